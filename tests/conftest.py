@@ -1,0 +1,34 @@
+"""Shared test settings: strict numpy semantics, seeded randomness, the repository paths."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import jax
+import pytest
+
+# Silent broadcasting between (B, T) and (B,) is a classic source of wrong losses: make it an error.
+jax.config.update("jax_numpy_rank_promotion", "raise")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("MINIFT_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture
+def key():
+    """A fixed PRNG key: every random input in the suite is seeded."""
+    return jax.random.PRNGKey(0)
+
+
+@pytest.fixture
+def repo() -> Path:
+    return REPO
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """The real datasets beside the checkout (../shared/data); tests using them skip without it."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real datasets not found at {SHARED_DATA}")
+    return SHARED_DATA
