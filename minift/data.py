@@ -1,0 +1,620 @@
+"""Instruction data: examples, the prompt template, the loss mask, fixed-shape batches (article §2.1).
+
+Article §2.1: each training example is an **instruction** (câu lệnh: what to do), an optional
+**input** (ngữ cảnh bổ trợ: text to work on) and the **target output** (phản hồi mong đợi: the
+tokens whose likelihood is maximised). §3.2 then multiplies the loss on every prompt token by 0.
+This module turns examples into exactly that:
+
+    text      format_prompt(example)  ->  "Below is an instruction ... ### Response:\n"
+    ids       [BOS] + prompt ids + response ids + [EOS]
+    loss_mask [ 0 ] + 0 ... 0      + 1 ... 1      + [ 1 ]      (1 = this token is trained on)
+
+and then into ``Batch``es of next-token pairs, ``tokens = ids[:-1]``, ``targets = ids[1:]``,
+``loss_mask = mask[1:]`` (the one-position shift, done in ``next_token_shift`` and nowhere else).
+
+Policies (each has a test in ``tests/test_data.py``):
+
+* **Prompt and response are tokenized separately**, so the boundary between them is exact even
+  where BPE would merge across it; generation must encode the prompt the same way
+  (``tokenizer.encode(format_prompt(example), bos=True)``).
+* **Truncation**: an example longer than ``max_len`` ids loses prompt tokens *from the left*
+  (BOS stays; the end of the prompt, with the "### Response:" cue, stays next to the response).
+  The response is never cut: a cut response followed by EOS would teach the model to stop
+  mid-answer. If BOS + one prompt token + the whole response + EOS do not fit, the example is
+  dropped. Every kept example therefore trains on its complete response and its EOS.
+  ``encode_dataset`` counts cut prompts and dropped examples so callers can report them.
+* **Empty responses** (empty or only whitespace) are skipped and counted: they would train only
+  "answer with EOS straight away".
+* **The mask decides the loss**, never ``token != pad_id``: with a Llama tokenizer
+  ``pad_id == eos_id``, and the closing EOS must stay in the loss.
+* **Fixed shapes**: ``batches`` pads every batch to one of a few bucket lengths and to exactly
+  ``batch_size`` rows (extra rows are all padding, loss_mask 0), so a jit-compiled train step
+  compiles once per bucket. Padding is on the right, after the real tokens, so causal attention
+  never lets a real position see it and no attention mask is needed in training.
+* **Text is NFC-normalised** by the loaders, so a Vietnamese letter such as "ệ" is always one
+  code point and always gets the same tokens (see ``minift.tokenizer``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import unicodedata
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from minift.tokenizer import Tokenizer
+
+
+# --- examples and the prompt template (§2.1) ---------------------------------------------------
+
+
+class Example(NamedTuple):
+    """One instruction-tuning example (§2.1). ``task``/``split`` are bookkeeping, not model input."""
+
+    instruction: str
+    input: str
+    response: str
+    task: str = ""
+    split: str = ""
+
+
+class Template(NamedTuple):
+    """A prompt template: one text for examples with an input, one for those without."""
+
+    with_input: str
+    without_input: str
+
+
+# The Stanford Alpaca template (Taori et al. 2023), verbatim: the prompt ends with the
+# "### Response:" cue and a newline, and the response follows directly.
+ALPACA = Template(
+    with_input=(
+        "Below is an instruction that describes a task, paired with an input that provides "
+        "further context. Write a response that appropriately completes the request.\n\n"
+        "### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Response:\n"
+    ),
+    without_input=(
+        "Below is an instruction that describes a task. Write a response that appropriately "
+        "completes the request.\n\n### Instruction:\n{instruction}\n\n### Response:\n"
+    ),
+)
+
+# The same headers without the preamble sentence: ~25 fewer tokens per example, which matters
+# when a small model is trained on a CPU with short sequences. Also the turn format of
+# ``encode_messages``.
+COMPACT = Template(
+    with_input="### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Response:\n",
+    without_input="### Instruction:\n{instruction}\n\n### Response:\n",
+)
+
+TEMPLATES: dict[str, Template] = {"alpaca": ALPACA, "compact": COMPACT}
+
+
+def get_template(name: str) -> Template:
+    """The template called ``name``; a ValueError lists the known ones."""
+    if name not in TEMPLATES:
+        raise ValueError(f"unknown prompt template {name!r}; known templates: {', '.join(TEMPLATES)}")
+    return TEMPLATES[name]
+
+
+def format_prompt(example: Example, template: str = "alpaca") -> str:
+    """The prompt text of ``example``: its instruction (and input, if any) in the template.
+
+    An input that is empty or only whitespace counts as no input.
+    """
+    t = get_template(template)
+    if example.input.strip():
+        return t.with_input.format(instruction=example.instruction, input=example.input)
+    return t.without_input.format(instruction=example.instruction)
+
+
+# --- one example -> ids and loss mask (§3.2) ---------------------------------------------------
+
+
+class Encoded(NamedTuple):
+    """One encoded example: ``ids`` int32 (L,) and ``loss_mask`` float32 (L,), aligned with ids.
+
+    ``loss_mask[i] == 1`` exactly when ``ids[i]`` is a response token or the closing EOS.
+    """
+
+    ids: np.ndarray
+    loss_mask: np.ndarray
+
+
+class EncodeStats(NamedTuple):
+    """What ``encode_dataset`` did. ``kept`` includes the ``prompt_truncated`` examples."""
+
+    kept: int = 0
+    prompt_truncated: int = 0
+    dropped_too_long: int = 0
+    skipped_empty_response: int = 0
+
+    def __str__(self) -> str:
+        total = self.kept + self.dropped_too_long + self.skipped_empty_response
+        return (
+            f"kept {self.kept} of {total} examples ({self.prompt_truncated} with the prompt cut "
+            f"from the left), dropped {self.dropped_too_long} too long, skipped "
+            f"{self.skipped_empty_response} with an empty response"
+        )
+
+
+def join_prompt_response(prompt_ids: Sequence[int], response_ids: Sequence[int], bos_id: int, eos_id: int) -> Encoded:
+    """``[BOS] + prompt + response + [EOS]`` with the loss mask on the response and the EOS."""
+    ids = [bos_id, *prompt_ids, *response_ids, eos_id]
+    mask = [0.0] * (1 + len(prompt_ids)) + [1.0] * (len(response_ids) + 1)
+    return Encoded(np.asarray(ids, dtype=np.int32), np.asarray(mask, dtype=np.float32))
+
+
+def _encode(example: Example, tokenizer: Tokenizer, max_len: int, template: str) -> tuple[Encoded | None, str]:
+    """``encode`` plus which of the ``EncodeStats`` fields the example counts in."""
+    prompt = format_prompt(example, template)  # first: an unknown template fails on every example
+    if not example.response.strip():
+        return None, "skipped_empty_response"
+    response_ids = tokenizer.encode(example.response)
+    prompt_ids = tokenizer.encode(prompt)
+    room = max_len - 2 - len(response_ids)  # prompt tokens that fit beside BOS, response, EOS
+    if room < 1:
+        return None, "dropped_too_long"
+    if len(prompt_ids) > room:
+        # Cut from the left: the end of the prompt (the "### Response:" cue) stays by the response.
+        return join_prompt_response(prompt_ids[-room:], response_ids, tokenizer.bos_id, tokenizer.eos_id), "prompt_truncated"
+    return join_prompt_response(prompt_ids, response_ids, tokenizer.bos_id, tokenizer.eos_id), "kept"
+
+
+def encode(example: Example, tokenizer: Tokenizer, max_len: int, template: str = "alpaca") -> Encoded | None:
+    """``[BOS] + prompt + response + [EOS]`` (at most ``max_len`` ids) and its loss mask.
+
+    ``None`` when the example is skipped (empty response) or dropped (too long even with the
+    prompt cut); see the module docstring for the truncation policy.
+    """
+    return _encode(example, tokenizer, max_len, template)[0]
+
+
+def encode_dataset(
+    examples: Iterable[Example], tokenizer: Tokenizer, max_len: int, template: str = "alpaca"
+) -> tuple[list[Encoded], EncodeStats]:
+    """Encode every example; returns the kept ones and counts of what was cut, dropped, skipped."""
+    if max_len < 3:
+        raise ValueError(f"max_len={max_len} leaves no room for BOS, a token and EOS; use at least 3")
+    counts = dict.fromkeys(EncodeStats._fields, 0)
+    encoded = []
+    for example in examples:
+        enc, status = _encode(example, tokenizer, max_len, template)
+        counts[status] += 1
+        if enc is not None:
+            encoded.append(enc)
+    counts["kept"] += counts["prompt_truncated"]
+    return encoded, EncodeStats(**counts)
+
+
+# --- conversations: only assistant turns are trained on ----------------------------------------
+
+ROLES = ("system", "user", "assistant")
+
+
+def encode_messages(messages: Sequence[dict[str, str]], tokenizer: Tokenizer, max_len: int) -> Encoded | None:
+    """A conversation (``[{"role", "content"}, ...]``) as ids, with the loss on every assistant turn.
+
+    Rendered in the ``compact`` template's words: a system message is plain text followed by a
+    blank line, a user turn is ``"### Instruction:\\n{content}\\n\\n### Response:\\n"``, and an
+    assistant turn is its content followed by EOS. So ``[system: the Alpaca preamble, user: I,
+    assistant: R]`` gives exactly the ids of ``encode`` with the ``alpaca`` template. The loss mask
+    is 1 on each assistant turn and its EOS. A conversation longer than ``max_len`` is cut after
+    the last assistant turn that fits whole; ``None`` if not even the first one fits.
+    """
+    _check_messages(messages, "conversation")
+    ids: list[int] = [tokenizer.bos_id]
+    mask: list[float] = [0.0]
+    end = 0  # length of the longest prefix that ends with an assistant EOS and fits
+    prompt = ""
+    for message in messages:
+        role, content = message["role"], message["content"]
+        if role == "system":
+            prompt += content + "\n\n"
+        elif role == "user":
+            prompt += COMPACT.without_input.format(instruction=content)
+        else:
+            # Text between two assistant turns is encoded as one string, as ``encode`` does.
+            prompt_ids, prompt = tokenizer.encode(prompt), ""
+            reply_ids = tokenizer.encode(content) + [tokenizer.eos_id]
+            ids += prompt_ids + reply_ids
+            mask += [0.0] * len(prompt_ids) + [1.0] * len(reply_ids)
+            if len(ids) > max_len:
+                break
+            end = len(ids)
+    if end == 0:
+        return None
+    return Encoded(np.asarray(ids[:end], dtype=np.int32), np.asarray(mask[:end], dtype=np.float32))
+
+
+def _check_messages(messages: Any, where: str) -> None:
+    if not isinstance(messages, list) or not messages:
+        raise ValueError(f"{where}: 'messages' must be a non-empty list of {{role, content}} objects")
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict) or "role" not in m or "content" not in m:
+            raise ValueError(f"{where}: message {i} needs the fields 'role' and 'content'")
+        if m["role"] not in ROLES:
+            raise ValueError(f"{where}: message {i} has role {m['role']!r}; known roles: {', '.join(ROLES)}")
+        if not isinstance(m["content"], str):
+            raise ValueError(f"{where}: message {i}: 'content' must be a string")
+    if not any(m["role"] == "assistant" for m in messages):
+        raise ValueError(f"{where}: no 'assistant' message, so nothing to train on")
+
+
+# --- batches: the one-position shift, buckets, padding -----------------------------------------
+
+
+class Batch(NamedTuple):
+    """Next-token pairs: predict ``targets[b, t]`` from ``tokens[b, :t+1]``; loss where ``loss_mask``."""
+
+    tokens: np.ndarray  # (B, T) int32
+    targets: np.ndarray  # (B, T) int32
+    loss_mask: np.ndarray  # (B, T) float32
+
+
+def next_token_shift(encoded: Encoded) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The one-position shift of §3.1, ``P(x_t | x_{<t})``: the input at step t is ``ids[t]``, the
+    target is ``ids[t+1]``, and it is trained on when the *target* is a response token or EOS.
+
+    So the first response token, predicted from the last prompt token, is in the loss, and the
+    BOS (never a target) is not. This is the only place minift shifts.
+    """
+    ids, mask = encoded
+    return ids[:-1], ids[1:], mask[1:]  # (L-1,) each
+
+
+def bucket_length(length: int, buckets: Sequence[int]) -> int:
+    """The smallest bucket ``>= length``; a ValueError if none is long enough."""
+    for b in sorted(buckets):
+        if b >= length:
+            return b
+    raise ValueError(
+        f"a sequence of {length} next-token pairs is longer than the largest bucket "
+        f"({max(buckets)}); encode with max_len <= {max(buckets) + 1} or add a longer bucket"
+    )
+
+
+def collate(rows: Sequence[Encoded], batch_size: int, length: int, pad_id: int) -> Batch:
+    """Shift each row and pad to a ``(batch_size, length)`` Batch; missing rows are all padding."""
+    tokens = np.full((batch_size, length), pad_id, dtype=np.int32)  # (B, T)
+    targets = np.full((batch_size, length), pad_id, dtype=np.int32)  # (B, T)
+    loss_mask = np.zeros((batch_size, length), dtype=np.float32)  # (B, T)
+    for b, row in enumerate(rows):
+        x, y, m = next_token_shift(row)
+        tokens[b, : len(x)], targets[b, : len(y)], loss_mask[b, : len(m)] = x, y, m
+    return Batch(tokens, targets, loss_mask)
+
+
+def batches(
+    encoded: Sequence[Encoded],
+    batch_size: int,
+    *,
+    buckets: Sequence[int] = (32, 64, 128, 256),
+    pad_id: int,
+    seed: int | Sequence[int],
+    shuffle: bool = True,
+    drop_last: bool = False,
+) -> Iterator[Batch]:
+    """Fixed-shape Batches: each ``(batch_size, bucket)``, rows grouped by length bucket.
+
+    A row of L ids gives L-1 next-token pairs and goes to the smallest bucket ``>= L-1``. With
+    ``shuffle``, rows are shuffled within their bucket and the batches' order is shuffled, both
+    from ``seed`` (reproducible; pass e.g. ``(seed, epoch)`` for a new order each epoch). The last
+    batch of a bucket is filled up with padding rows unless ``drop_last``.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    rng = np.random.default_rng(seed)
+    by_bucket: dict[int, list[int]] = {}
+    for i, row in enumerate(encoded):
+        if len(row.ids) < 2:
+            raise ValueError(f"row {i} has {len(row.ids)} id(s); a next-token pair needs at least 2")
+        by_bucket.setdefault(bucket_length(len(row.ids) - 1, buckets), []).append(i)
+    chunks: list[tuple[int, list[int]]] = []
+    for length in sorted(by_bucket):
+        order = by_bucket[length]
+        if shuffle:
+            order = [order[j] for j in rng.permutation(len(order))]
+        for start in range(0, len(order), batch_size):
+            chunk = order[start : start + batch_size]
+            if len(chunk) == batch_size or not drop_last:
+                chunks.append((length, chunk))
+    if shuffle:
+        chunks = [chunks[j] for j in rng.permutation(len(chunks))]
+    for length, chunk in chunks:
+        yield collate([encoded[i] for i in chunk], batch_size, length, pad_id)
+
+
+def epoch_batches(
+    encoded: Sequence[Encoded], batch_size: int, *, num_epochs: int, seed: int, **kwargs: Any
+) -> Iterator[tuple[int, Batch]]:
+    """``(epoch, batch)`` for ``num_epochs`` passes, each in a new order from ``(seed, epoch)``.
+
+    ``kwargs`` go to ``batches`` (``buckets``, ``pad_id``, ``shuffle``, ``drop_last``).
+    """
+    for epoch in range(num_epochs):
+        for batch in batches(encoded, batch_size, seed=(seed, epoch), **kwargs):
+            yield epoch, batch
+
+
+def lm_windows(texts: Iterable[str], tokenizer: Tokenizer, seq_len: int) -> list[Encoded]:
+    """Raw text for pretraining (§1's base model) as windows of ``seq_len + 1`` ids.
+
+    Documents are joined as ``[BOS] doc [EOS] [BOS] doc [EOS] ...`` and cut into windows that
+    overlap by one id, so that after the shift every id except the first is a target exactly
+    once. The loss mask is 1 on every real id; the last window may be shorter (``batches`` pads it).
+    """
+    if seq_len < 1:
+        raise ValueError(f"seq_len must be at least 1, got {seq_len}")
+    stream: list[int] = []
+    for text in texts:
+        stream += tokenizer.encode(unicodedata.normalize("NFC", text), bos=True, eos=True)
+    windows = []
+    for start in range(0, max(len(stream) - 1, 0), seq_len):
+        ids = np.asarray(stream[start : start + seq_len + 1], dtype=np.int32)
+        windows.append(Encoded(ids, np.ones(len(ids), dtype=np.float32)))
+    return windows
+
+
+def lm_batches(
+    texts: Iterable[str],
+    tokenizer: Tokenizer,
+    seq_len: int,
+    batch_size: int,
+    seed: int | Sequence[int],
+    *,
+    shuffle: bool = True,
+    drop_last: bool = False,
+) -> Iterator[Batch]:
+    """Fixed ``(batch_size, seq_len)`` Batches of raw text (see ``lm_windows``), seeded order."""
+    return batches(
+        lm_windows(texts, tokenizer, seq_len), batch_size, buckets=(seq_len,),
+        pad_id=tokenizer.pad_id, seed=seed, shuffle=shuffle, drop_last=drop_last,
+    )
+
+
+# --- loading datasets from disk ----------------------------------------------------------------
+
+# format name -> what it looks like (shown in error messages)
+FORMATS: dict[str, str] = {
+    "minift": "JSONL: instruction, output, optional input, task, split (data/samples/instructions.jsonl)",
+    "alpaca": "JSON list of {instruction, input, output} (Stanford Alpaca)",
+    "prompt_completion": "JSONL: prompt, completion (a trailing '<|endoftext|>' is removed)",
+    "self_instruct": "JSONL: instruction, instances [{input, output}] (Self-Instruct seed tasks)",
+    "superni": "JSON: Definition, Instances [{input, output [..]}] (a Super-NaturalInstructions task)",
+    "messages": "JSONL: messages [{role, content}]; load_examples takes one user->assistant exchange "
+    "per line, load_conversations any number of turns",
+}
+END_OF_TEXT = "<|endoftext|>"
+
+
+def _read_text(path: Path) -> str:
+    """A file's text; clear errors for a missing file or bytes that are not UTF-8."""
+    if not path.is_file():
+        raise FileNotFoundError(f"data file not found: {path}")
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8-sig")  # -sig: a leading byte-order mark is dropped, not parsed
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        raise ValueError(
+            f"{path}:{line}: not UTF-8 text (byte 0x{raw[err.start]:02x} at offset {err.start}). "
+            f"Re-save the file as UTF-8."
+        ) from None
+
+
+def _numbered_jsonl(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    """``("file:line", object)`` for each non-blank line of a JSONL file."""
+    for lineno, line in enumerate(_read_text(path).splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{lineno}"
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise ValueError(
+                f"{where}: not valid JSON ({err.msg}, column {err.colno}); each line of a .jsonl "
+                f"file must be one JSON object"
+            ) from None
+        if not isinstance(row, dict):
+            raise ValueError(f"{where}: expected a JSON object {{...}}, got {type(row).__name__}")
+        yield where, row
+
+
+def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    """The objects of a JSONL file (blank lines skipped); errors name the file and line."""
+    return [row for _, row in _numbered_jsonl(Path(path))]
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(_read_text(path))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}:{err.lineno}: not valid JSON ({err.msg}, column {err.colno})") from None
+
+
+def _text(row: dict[str, Any], field: str, where: str, fmt: str, required: bool = True) -> str:
+    """Field ``field`` of ``row`` as NFC text; a missing optional field or ``null`` is ``""``."""
+    if field not in row or (row[field] is None and not required):
+        if required:
+            raise ValueError(f"{where}: missing field {field!r} (format {fmt!r}: {FORMATS[fmt]})")
+        return ""
+    value = row[field]
+    if not isinstance(value, str):
+        raise ValueError(f"{where}: field {field!r} must be a string, got {type(value).__name__}")
+    return unicodedata.normalize("NFC", value)
+
+
+def _minift(path: Path) -> list[Example]:
+    return [
+        Example(
+            instruction=_text(row, "instruction", where, "minift"),
+            input=_text(row, "input", where, "minift", required=False),
+            response=_text(row, "output", where, "minift"),
+            task=_text(row, "task", where, "minift", required=False),
+            split=_text(row, "split", where, "minift", required=False),
+        )
+        for where, row in _numbered_jsonl(path)
+    ]
+
+
+def _alpaca(path: Path) -> list[Example]:
+    items = _read_json(path)
+    if not isinstance(items, list):
+        raise ValueError(f"{path}: format 'alpaca' is a JSON list of objects, got {type(items).__name__}")
+    examples = []
+    for i, row in enumerate(items):
+        where = f"{path}: item {i}"
+        if not isinstance(row, dict):
+            raise ValueError(f"{where}: expected a JSON object {{...}}, got {type(row).__name__}")
+        examples.append(
+            Example(
+                instruction=_text(row, "instruction", where, "alpaca"),
+                input=_text(row, "input", where, "alpaca", required=False),
+                response=_text(row, "output", where, "alpaca"),
+            )
+        )
+    return examples
+
+
+def _prompt_completion(path: Path) -> list[Example]:
+    examples = []
+    for where, row in _numbered_jsonl(path):
+        completion = _text(row, "completion", where, "prompt_completion")
+        if completion.endswith(END_OF_TEXT):  # GPT-3 fine-tuning's end marker; minift appends EOS
+            completion = completion[: -len(END_OF_TEXT)]
+        examples.append(Example(_text(row, "prompt", where, "prompt_completion"), "", completion, task=path.stem))
+    return examples
+
+
+def _self_instruct(path: Path) -> list[Example]:
+    examples = []
+    for where, row in _numbered_jsonl(path):
+        instruction = _text(row, "instruction", where, "self_instruct")
+        instances = row.get("instances")
+        if not isinstance(instances, list):
+            raise ValueError(f"{where}: missing field 'instances' (format 'self_instruct': {FORMATS['self_instruct']})")
+        task = str(row.get("name", row.get("id", "")))
+        for j, instance in enumerate(instances):
+            at = f"{where}: instance {j}"
+            if not isinstance(instance, dict):
+                raise ValueError(f"{at}: expected a JSON object {{input, output}}")
+            examples.append(
+                Example(instruction, _text(instance, "input", at, "self_instruct", required=False),
+                        _text(instance, "output", at, "self_instruct"), task=task)
+            )
+    return examples
+
+
+def _superni(path: Path) -> list[Example]:
+    task = _read_json(path)
+    if not isinstance(task, dict):
+        raise ValueError(f"{path}: format 'superni' is one JSON object, got {type(task).__name__}")
+    definition = task.get("Definition")
+    if isinstance(definition, list):  # newer task files hold a list of one definition
+        definition = " ".join(definition)
+    definition = _text({"Definition": definition}, "Definition", str(path), "superni")
+    instances = task.get("Instances")
+    if not isinstance(instances, list):
+        raise ValueError(f"{path}: missing field 'Instances' (format 'superni': {FORMATS['superni']})")
+    examples = []
+    for j, instance in enumerate(instances):
+        at = f"{path}: instance {j}"
+        if not isinstance(instance, dict):
+            raise ValueError(f"{at}: expected a JSON object {{input, output}}")
+        output = instance.get("output")
+        if isinstance(output, list):  # several acceptable answers: train on the first
+            output = output[0] if output else ""
+        examples.append(
+            Example(definition, _text(instance, "input", at, "superni", required=False),
+                    _text({"output": output}, "output", at, "superni"), task=path.stem)
+        )
+    return examples
+
+
+def _conversations(path: Path) -> Iterator[tuple[str, list[dict[str, str]]]]:
+    """``("file:line", messages)`` for each conversation of a ``messages`` JSONL file."""
+    for where, row in _numbered_jsonl(path):
+        if "messages" not in row:
+            raise ValueError(f"{where}: missing field 'messages' (format 'messages': {FORMATS['messages']})")
+        _check_messages(row["messages"], where)
+        yield where, [
+            {"role": m["role"], "content": unicodedata.normalize("NFC", m["content"])} for m in row["messages"]
+        ]
+
+
+def load_conversations(path: str | Path) -> list[list[dict[str, str]]]:
+    """The ``messages`` lists of a JSONL file, checked (roles, contents), text NFC-normalised."""
+    return [messages for _, messages in _conversations(Path(path))]
+
+
+def _messages(path: Path) -> list[Example]:
+    """Conversations of one user turn and one assistant turn, as Examples."""
+    examples = []
+    for where, messages in _conversations(path):
+        roles = [m["role"] for m in messages]
+        if roles != ["user", "assistant"]:
+            raise ValueError(
+                f"{where}: the conversation has turns {roles}; load_examples takes exactly one "
+                f"user turn then one assistant turn. For other conversations use "
+                f"load_conversations() and encode_messages()."
+            )
+        examples.append(Example(messages[0]["content"], "", messages[1]["content"]))
+    return examples
+
+
+LOADERS = {
+    "minift": _minift,
+    "alpaca": _alpaca,
+    "prompt_completion": _prompt_completion,
+    "self_instruct": _self_instruct,
+    "superni": _superni,
+    "messages": _messages,
+}
+
+
+def detect_format(path: str | Path) -> str:
+    """Guess a file's format from its first record's fields (``.json``: alpaca or superni)."""
+    path = Path(path)
+    if path.suffix == ".json":
+        data = _read_json(path)
+        if isinstance(data, list):
+            return "alpaca"
+        if isinstance(data, dict) and "Instances" in data:
+            return "superni"
+        keys = sorted(data) if isinstance(data, dict) else type(data).__name__
+    else:
+        first = next(_numbered_jsonl(path), None)
+        if first is None:
+            raise ValueError(f"{path}: no records (the file is empty)")
+        row = first[1]
+        for fmt, fields in (
+            ("messages", {"messages"}),
+            ("prompt_completion", {"prompt", "completion"}),
+            ("self_instruct", {"instruction", "instances"}),
+            ("minift", {"instruction"}),
+        ):
+            if fields <= row.keys():
+                return fmt
+        keys = sorted(row)
+    known = "\n".join(f"  {name}: {desc}" for name, desc in FORMATS.items())
+    raise ValueError(f"{path}: cannot tell the format (fields: {keys}). Pass format=... Known formats:\n{known}")
+
+
+def load_examples(path: str | Path, format: str = "auto") -> list[Example]:
+    """Read instruction examples from ``path`` in one of ``FORMATS`` (``"auto"``: detect it).
+
+    Text is NFC-normalised. Examples with an empty response are kept here and skipped (and
+    counted) by ``encode_dataset``.
+    """
+    path = Path(path)
+    if format == "auto":
+        format = detect_format(path)
+    if format not in LOADERS:
+        raise ValueError(f"unknown data format {format!r}; known formats: auto, {', '.join(LOADERS)}")
+    return LOADERS[format](path)
