@@ -143,14 +143,18 @@ class EncodeStats(NamedTuple):
         )
 
 
-def join_prompt_response(prompt_ids: Sequence[int], response_ids: Sequence[int], bos_id: int, eos_id: int) -> Encoded:
+def join_prompt_response(
+    prompt_ids: Sequence[int], response_ids: Sequence[int], bos_id: int, eos_id: int
+) -> Encoded:
     """``[BOS] + prompt + response + [EOS]`` with the loss mask on the response and the EOS."""
     ids = [bos_id, *prompt_ids, *response_ids, eos_id]
     mask = [0.0] * (1 + len(prompt_ids)) + [1.0] * (len(response_ids) + 1)
     return Encoded(np.asarray(ids, dtype=np.int32), np.asarray(mask, dtype=np.float32))
 
 
-def _encode(example: Example, tokenizer: Tokenizer, max_len: int, template: str) -> tuple[Encoded | None, str]:
+def _encode(
+    example: Example, tokenizer: Tokenizer, max_len: int, template: str
+) -> tuple[Encoded | None, str]:
     """``encode`` plus which of the ``EncodeStats`` fields the example counts in."""
     prompt = format_prompt(example, template)  # first: an unknown template fails on every example
     if not example.response.strip():
@@ -160,10 +164,11 @@ def _encode(example: Example, tokenizer: Tokenizer, max_len: int, template: str)
     room = max_len - 2 - len(response_ids)  # prompt tokens that fit beside BOS, response, EOS
     if room < 1:
         return None, "dropped_too_long"
+    status = "kept"
     if len(prompt_ids) > room:
         # Cut from the left: the end of the prompt (the "### Response:" cue) stays by the response.
-        return join_prompt_response(prompt_ids[-room:], response_ids, tokenizer.bos_id, tokenizer.eos_id), "prompt_truncated"
-    return join_prompt_response(prompt_ids, response_ids, tokenizer.bos_id, tokenizer.eos_id), "kept"
+        prompt_ids, status = prompt_ids[-room:], "prompt_truncated"
+    return join_prompt_response(prompt_ids, response_ids, tokenizer.bos_id, tokenizer.eos_id), status
 
 
 def encode(example: Example, tokenizer: Tokenizer, max_len: int, template: str = "alpaca") -> Encoded | None:
