@@ -95,7 +95,9 @@ def count_params(params: Params) -> int:
 
 
 def rms_norm(x: Array, weight: Array, eps: float) -> Array:
-    r"""RMSNorm (Zhang & Sennrich 2019): $\mathrm{RMSNorm}(x) = \frac{x}{\sqrt{\frac1D\sum_d x_d^2 + \epsilon}} \odot g$.
+    r"""RMSNorm (Zhang & Sennrich 2019).
+
+    $$\mathrm{RMSNorm}(x) = \frac{x}{\sqrt{\frac1D\sum_d x_d^2 + \epsilon}} \odot g$$
 
     x: (B, T, D), weight g: (D,). Computed in at least float32 (as HF does) so bf16 params
     don't lose the small mean-square; cast back to x's dtype before the gain.
@@ -371,7 +373,10 @@ def forward_cached(
     B, t = tokens.shape
     S = cache.k.shape[2]
     if t > S:
-        raise ValueError(f"forward_cached: {t} new tokens do not fit a cache of {S} slots; init_kv_cache with max_len >= {t}")
+        raise ValueError(
+            f"forward_cached: {t} new tokens do not fit a cache of {S} slots; "
+            f"call init_kv_cache with max_len >= {t}"
+        )
     index = jnp.asarray(index, jnp.int32)
     positions = _default_positions(tokens, positions, index)
     query_slot = index + jnp.arange(t, dtype=jnp.int32)  # (t,)
