@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from minift import data
 from minift.data import Encoded, Example, batches, encode, encode_dataset, format_prompt
-from minift.tokenizer import Tokenizer, train_tokenizer
+from minift.tokenizer import Tokenizer, default_tokenizer, train_tokenizer
 
 CORPUS = [
     "The cat sat on the mat. The dog sat on the log.",
@@ -389,3 +389,19 @@ def test_messages_format(tmp_path):
 def test_prompt_completion_strips_end_of_text(tmp_path):
     path = _write_lines(tmp_path / "pc.jsonl", [json.dumps({"prompt": "2+2=\n", "completion": "4<|endoftext|>"})])
     assert data.load_examples(path) == [Example("2+2=\n", "", "4", task="pc")]
+
+
+# --- the committed course tokenizer -------------------------------------------------------------
+
+
+def test_course_tokenizer_encodes_the_course_data():
+    tok = default_tokenizer()
+    examples = data.load_examples(tok.path.parent / "instructions.jsonl")
+    encoded, stats = encode_dataset(examples, tok, 257)
+    assert stats.kept + stats.dropped_too_long + stats.skipped_empty_response == len(examples)
+    for ex in examples[:20]:
+        enc = encode(ex, tok, 257)
+        assert enc is None or enc.ids[enc.loss_mask == 1].tolist() == tok.encode(ex.response) + [tok.eos_id]
+        assert enc is None or tok.decode(enc.ids) == format_prompt(ex) + ex.response
+    batch = next(batches(encoded, 8, pad_id=tok.pad_id, seed=0))
+    assert batch.tokens.shape[0] == 8
