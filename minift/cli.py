@@ -10,10 +10,18 @@ import argparse
 import importlib
 import sys
 
-# name -> (module, one-line help). The module defines ``add_arguments(parser)`` and ``run(args)``.
+# name -> (module, one-line help). The module defines ``add_<name>_arguments(parser)`` and
+# ``run_<name>(args)`` — or plain ``add_arguments``/``run`` when it hosts a single command.
 COMMANDS: dict[str, tuple[str, str]] = {
     "data": ("minift.coursedata", "regenerate the bundled course data in data/samples/"),
     "tokenizer": ("minift.tokenizer", "train or inspect the SentencePiece tokenizer"),
+    "pretrain": ("minift.runs", "pretrain a base model on the raw corpus (§1)"),
+    "sft": ("minift.runs", "instruction-tune a base model with the masked loss (§2, §3.2)"),
+    "generate": ("minift.runs", "generate text from a trained model"),
+    "chat": ("minift.runs", "a small terminal chat with an instruction-tuned model"),
+    "eval": ("minift.runs", "exact-match accuracy per task on the held-out splits"),
+    "rm": ("minift.rlhf.reward", "train the reward model on preference pairs (§4)"),
+    "ppo": ("minift.rlhf.ppo", "PPO with a KL penalty against the SFT model (§4)"),
     "demo": ("minift.demo", "the end-to-end demo (what `make demo` runs)"),
 }
 
@@ -29,8 +37,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
         if name == command:
             module = importlib.import_module(module_name)
-            module.add_arguments(p)
-            p.set_defaults(_run=module.run)
+            add = getattr(module, f"add_{name}_arguments", None) or module.add_arguments
+            add(p)
+            p.set_defaults(_run=getattr(module, f"run_{name}", None) or module.run)
     return parser
 
 
