@@ -1,0 +1,182 @@
+"""Tests for the reward model of §4 (minift/rlhf/reward.py, minift/rlhf/hh.py).
+
+Kinds: invariants (the score is read at the last *real* token: padding of any amount and side,
+and the token ids under padding, never change it; a zero head ranks every pair a tie, 0.5);
+a short seeded training run on the bundled pairs that must beat chance on held-out pairs; the
+data loaders (minift JSONL, HH-RLHF dialogues — the real file when present); clear errors.
+The Bradley–Terry loss itself is tested in tests/test_rlhf_math.py.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from minift import model
+from minift.config import get_config
+from minift.coursedata import PREFERENCES_FILE, SAMPLES_DIR
+from minift.rlhf import reward as R
+from minift.rlhf.hh import split_dialogue
+from minift.tokenizer import default_tokenizer
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return default_tokenizer()
+
+
+@pytest.fixture(scope="module")
+def cfg(tok):
+    return get_config("tiny", vocab_size=tok.vocab_size)
+
+
+@pytest.fixture(scope="module")
+def rm_params(cfg):
+    params = model.init_params(cfg, jax.random.PRNGKey(0))
+    rm = R.init_reward_model(params, cfg)
+    rm["head"]["w"] = jax.random.normal(jax.random.PRNGKey(1), (cfg.d_model,))  # a non-trivial head
+    return rm
+
+
+def test_init_reward_model_drops_lm_head_and_starts_at_zero(tok):
+    cfg = get_config("tiny", vocab_size=tok.vocab_size, tie_embeddings=False)
+    params = model.init_params(cfg, jax.random.PRNGKey(0))
+    rm = R.init_reward_model(params, cfg)
+    assert "lm_head" not in rm["backbone"] and rm["head"]["w"].shape == (cfg.d_model,)
+    tokens = jnp.asarray([[2, 50, 60, 3], [2, 70, 3, 0]], jnp.int32)
+    mask = jnp.asarray([[1, 1, 1, 1], [1, 1, 1, 0]], jnp.float32)
+    scores = R.reward_scores(rm, tokens, mask, cfg)
+    assert np.all(np.asarray(scores) == 0.0)  # zero head: every response scores exactly 0
+    assert float(R.preference_accuracy(scores[:1], scores[1:])) == 0.5  # a tie is a coin flip
+
+
+def test_reward_reads_last_real_token_whatever_the_padding(rm_params, cfg):
+    rng = np.random.default_rng(0)
+    seq = rng.integers(4, cfg.vocab_size, size=11).astype(np.int32)
+    L = len(seq)
+
+    def score(tokens, mask):
+        return float(R.reward_scores(rm_params, jnp.asarray(tokens)[None], jnp.asarray(mask, jnp.float32)[None], cfg)[0])
+
+    alone = score(seq, np.ones(L))
+    for pad in (1, 9):
+        junk = rng.integers(0, cfg.vocab_size, size=pad).astype(np.int32)  # ids under padding: anything
+        right = score(np.concatenate([seq, junk]), np.r_[np.ones(L), np.zeros(pad)])
+        left = score(np.concatenate([junk, seq]), np.r_[np.zeros(pad), np.ones(L)])
+        # float32 reductions over different T reorder sums: agreement to 1e-5 relative is exact enough
+        assert right == pytest.approx(alone, rel=1e-5, abs=1e-5)
+        assert left == pytest.approx(alone, rel=1e-5, abs=1e-5)
+    # ... while the last real token itself matters (it is the one that is read)
+    changed = seq.copy()
+    changed[-1] = (seq[-1] + 1) % cfg.vocab_size
+    assert abs(score(changed, np.ones(L)) - alone) > 1e-4
+
+
+def test_last_token_index_handles_both_paddings_and_empty_rows():
+    mask = jnp.asarray([[1, 1, 1, 0, 0], [0, 0, 1, 1, 1], [0, 0, 0, 0, 0], [1, 0, 1, 1, 0]], jnp.float32)
+    assert np.asarray(R.last_token_index(mask)).tolist() == [2, 4, 0, 3]
+
+
+def test_bundled_preferences_load_in_the_sft_template():
+    pairs = R.load_preferences(SAMPLES_DIR / PREFERENCES_FILE, template="compact")
+    assert len(pairs) == 2000
+    train, heldout = R.split_pairs(pairs)
+    assert len(heldout) == 200 and {p.split for p in train} == {"train"}
+    p = pairs[0]
+    assert p.prompt.startswith("### Instruction:\n" + p.instruction) and p.prompt.endswith("### Response:\n")
+    raw = R.load_preferences(SAMPLES_DIR / PREFERENCES_FILE, template=None)
+    assert raw[0].prompt == f"{p.instruction}\n{p.input}"
+
+
+def test_missing_preference_field_names_file_line_and_field(tmp_path):
+    path = tmp_path / "prefs.jsonl"
+    good = {"prompt": "Count the words.\na b", "chosen": "2", "rejected": "3"}
+    bad = {"prompt": "Count the words.\na b c", "chosen": "3"}
+    path.write_text(json.dumps(good) + "\n\n" + json.dumps(bad) + "\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"prefs\.jsonl:3: missing field 'rejected'"):
+        R.load_preferences(path)
+
+
+def test_hh_rlhf_dialogue_split():
+    row = {"chosen": "\n\nHuman: hi\n\nAssistant: hello\n\nHuman: 2+2?\n\nAssistant: 4",
+           "rejected": "\n\nHuman: hi\n\nAssistant: hello\n\nHuman: 2+2?\n\nAssistant: five, I think"}
+    prompt, answer = split_dialogue(row["chosen"])
+    assert prompt == "\n\nHuman: hi\n\nAssistant: hello\n\nHuman: 2+2?\n\nAssistant:" and answer == "4"
+    with pytest.raises(ValueError, match="Assistant"):
+        split_dialogue("\n\nHuman: no answer")
+
+
+def test_hh_rlhf_loader_on_a_gz_file(tmp_path):
+    path = tmp_path / "hh.jsonl.gz"
+    rows = [{"chosen": "\n\nHuman: a\n\nAssistant: yes", "rejected": "\n\nHuman: a\n\nAssistant: no"},
+            {"chosen": "\n\nHuman: b\n\nAssistant: ok"}]
+    with gzip.open(path, "wt", encoding="utf-8") as f:
+        f.write("\n".join(json.dumps(r) for r in rows) + "\n")
+    with pytest.raises(ValueError, match=r"hh\.jsonl\.gz:2: missing field 'rejected'"):
+        R.load_preferences(path)
+
+
+def test_hh_rlhf_real_file(shared_data, tok):
+    path = shared_data / "hh-rlhf" / "test.jsonl.gz"
+    if not path.is_file():
+        pytest.skip(f"{path} not present")
+    pairs = R.load_preferences(path)
+    assert len(pairs) == 2312
+    assert all(p.prompt.startswith("\n\nHuman:") and p.prompt.endswith("\n\nAssistant:") for p in pairs)
+    assert sum(p.chosen != p.rejected for p in pairs) > 0.95 * len(pairs)
+    with gzip.open(path, "rt", encoding="utf-8") as f:  # the split gives the dialogue back
+        first = json.loads(f.readline())
+    assert pairs[0].prompt + " " + pairs[0].chosen == first["chosen"].rstrip()
+    batch, dropped = R.encode_pairs(pairs[:50], tok, max_len=256)
+    assert batch.chosen.shape[1] <= 256 and batch.chosen.shape[0] + dropped == 50
+    assert np.all(batch.chosen[:, 0] == tok.bos_id)  # prompts are cut from the left, after BOS
+
+
+def test_short_training_beats_chance_on_heldout_pairs(tok, cfg):
+    pairs = R.load_preferences(SAMPLES_DIR / PREFERENCES_FILE, template="compact")
+    train_list, heldout_list = R.split_pairs(pairs)
+    train, _ = R.encode_pairs(train_list, tok, 64)
+    heldout, _ = R.encode_pairs(heldout_list, tok, 64)
+    rm = R.init_reward_model(model.init_params(cfg, jax.random.PRNGKey(0)), cfg)
+    before = R.evaluate_reward_model(rm, heldout, cfg)
+    assert before["accuracy"] == 0.5  # zero head: all ties
+    settings = R.RMConfig(steps=60, batch_size=32, learning_rate=1e-3, warmup_steps=5, eval_every=0)
+    trained, history = R.train_reward_model(rm, cfg, train, settings, eval_pairs=heldout)
+    after = R.evaluate_reward_model(trained, heldout, cfg)
+    # 200 held-out pairs: chance is 0.5 with SE ~0.035, so 0.6 is ~3 SE above chance
+    assert after["accuracy"] > 0.6, after
+    assert history[-1]["eval_accuracy"] == after["accuracy"]
+    assert after["loss"] < np.log(2)  # better than the coin's Bradley–Terry loss
+    assert np.all(np.asarray(rm["head"]["w"]) == 0.0)  # the caller's params were not touched
+
+
+def test_checkpoint_round_trip_and_kind(tmp_path, rm_params, cfg):
+    path = R.save_reward_model(tmp_path / "rm" / "checkpoints" / "step_00000001.safetensors", rm_params, cfg,
+                               step=1, metadata={"template": "compact"})
+    loaded, config, meta = R.load_reward_model(tmp_path / "rm")
+    assert config == cfg and meta["kind"] == "reward_model" and meta["backbone_config"] == cfg.to_dict()
+    assert jax.tree.all(jax.tree.map(lambda a, b: bool(np.array_equal(a, b)), loaded, rm_params))
+    from minift import checkpoint as ckpt
+
+    sft = ckpt.save_checkpoint(tmp_path / "sft.safetensors", params=rm_params["backbone"], step=0, config=cfg)
+    with pytest.raises(ValueError, match="not a reward-model checkpoint"):
+        R.load_reward_model(sft)
+    assert path.is_file()
+
+
+def test_backbone_mismatch_is_a_clear_error(cfg):
+    other = get_config("tiny", vocab_size=cfg.vocab_size, d_model=32)
+    with pytest.raises(ValueError, match=r"d_model: reward model 32 vs policy 64"):
+        R.check_backbone_matches(other, cfg)
+    R.check_backbone_matches(get_config("tiny", vocab_size=cfg.vocab_size, attention="fast"), cfg)  # same numbers
+
+
+def test_sft_template_from_run_json(tmp_path):
+    assert R.sft_template(tmp_path) == "alpaca"
+    (tmp_path / "run.json").write_text(json.dumps({"info": {"template": "compact"}}), encoding="utf-8")
+    assert R.sft_template(tmp_path) == "compact"
