@@ -32,3 +32,11 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real datasets not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def course_tokenizer():
+    """The committed course tokenizer (data/samples/tokenizer.model)."""
+    from minift.tokenizer import default_tokenizer
+
+    return default_tokenizer()
