@@ -25,6 +25,9 @@ from minift.rlhf.hh import split_dialogue
 from minift.tokenizer import default_tokenizer
 
 
+score_jit = jax.jit(R.reward_scores, static_argnames="config")
+
+
 @pytest.fixture(scope="module")
 def tok():
     return default_tokenizer()
@@ -50,7 +53,7 @@ def test_init_reward_model_drops_lm_head_and_starts_at_zero(tok):
     assert "lm_head" not in rm["backbone"] and rm["head"]["w"].shape == (cfg.d_model,)
     tokens = jnp.asarray([[2, 50, 60, 3], [2, 70, 3, 0]], jnp.int32)
     mask = jnp.asarray([[1, 1, 1, 1], [1, 1, 1, 0]], jnp.float32)
-    scores = R.reward_scores(rm, tokens, mask, cfg)
+    scores = score_jit(rm, tokens, mask, config=cfg)
     assert np.all(np.asarray(scores) == 0.0)  # zero head: every response scores exactly 0
     assert float(R.preference_accuracy(scores[:1], scores[1:])) == 0.5  # a tie is a coin flip
 
@@ -61,7 +64,7 @@ def test_reward_reads_last_real_token_whatever_the_padding(rm_params, cfg):
     L = len(seq)
 
     def score(tokens, mask):
-        return float(R.reward_scores(rm_params, jnp.asarray(tokens)[None], jnp.asarray(mask, jnp.float32)[None], cfg)[0])
+        return float(score_jit(rm_params, jnp.asarray(tokens)[None], jnp.asarray(mask, jnp.float32)[None], config=cfg)[0])
 
     alone = score(seq, np.ones(L))
     for pad in (1, 9):

@@ -35,11 +35,26 @@ Deviations from the papers, on purpose:
 
 from __future__ import annotations
 
-from typing import NamedTuple
+import argparse
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+import optax
 from jax import Array
+
+from minift import checkpoint as ckpt
+from minift import model, optim
+from minift.config import ModelConfig
+from minift.generate import Sampling, generate_tokens, left_pad
+from minift.loss import token_log_probs
+from minift.rlhf.reward import check_backbone_matches, positions_from_mask, reward_scores
 
 KL_KINDS = ("k1", "k2", "k3")
 
@@ -451,3 +466,439 @@ class FixedKL(NamedTuple):
 
     def update(self, kl: float | Array, n_steps: int) -> "FixedKL":
         return self
+
+
+# ============================================================================================
+# The PPO loop: rollouts, scoring, one jit-compiled update (InstructGPT / Ziegler et al. 2019)
+# ============================================================================================
+# One iteration:
+#   1. rollout  — sample a response for each prompt from pi_theta at temperature 1 with the cached
+#                 sampler (minift.generate), prompts left-padded to one fixed length;
+#   2. score    — one forward pass of the policy, of the frozen reference and of the reward model
+#                 over prompt + response: logp_old, logp_ref, values, entropy, R(x, y);
+#                 rewards (KL in the reward, or not), GAE, whitened advantages;
+#   3. update   — `epochs` passes over the batch in `minibatches` shuffled minibatches, all in ONE
+#                 jit region (lax.scan over epochs and minibatches), params donated;
+#   4. log      — learned reward, gold reward (coursedata.judge), KL k1/k3, entropy, clip fraction,
+#                 value loss, beta; then beta is updated (fixed or adaptive).
+#
+# The value function: a linear head on the policy's own final hidden states, read through
+# stop_gradient. One forward pass gives logits and values (half the compute of InstructGPT's
+# separate value model), and because no value-loss gradient reaches the backbone, the value head
+# cannot pull the policy away from pi_ref — which matters when we measure what beta does. The
+# price: the value is a linear function of features learned for language modelling; with
+# gamma = 1 and lambda = 0.95 the advantages lean on the Monte-Carlo return anyway.
+#
+# logp_old is recomputed by the same forward pass the update uses rather than taken from the
+# sampler: the cached sampler computes the same numbers along another path (rounding differs by
+# ~1e-6); recomputed, the first minibatch has ratio 1 to float rounding (~1e-7) and clips nothing.
+# The sampler's values are kept in the rollout (`logp_sampler`) to check they agree.
+
+
+KL_PLACEMENTS = ("reward", "loss")
+
+
+@dataclass(frozen=True)
+class PPOConfig:
+    """Settings of a PPO run (stored in run.json). Frozen: a static argument of the jit'd update."""
+
+    iterations: int = 40
+    batch_size: int = 32  # rollouts (prompts) per iteration
+    max_new_tokens: int = 12  # course answers are at most 5 words; room to ramble
+    epochs: int = 4  # passes over each rollout batch
+    minibatches: int = 2  # per epoch; batch_size must be divisible by it
+    learning_rate: float = 2e-4
+    clip_eps: float = 0.2  # PPO's epsilon (Schulman et al. 2017)
+    value_clip_eps: float = 0.2
+    vf_coef: float = 0.5
+    ent_coef: float = 0.0  # an entropy bonus would hide the collapse we want to show
+    gamma: float = 1.0
+    lam: float = 0.95
+    beta: float = 0.05  # KL coefficient (initial value when adaptive)
+    kl_kind: str = "k1"  # estimator in the reward / loss
+    kl_placement: str = "reward"  # "reward" (InstructGPT) or "loss" (GRPO-style)
+    kl_target: float = 0.0  # > 0: adaptive beta towards this KL per sequence (Ziegler et al.)
+    kl_horizon: float = 10000.0
+    temperature: float = 1.0  # rollouts sample the policy itself: PPO's ratio assumes it
+    seed: int = 0
+
+    def __post_init__(self):
+        _check_beta(self.beta, "PPOConfig")
+        if self.kl_placement not in KL_PLACEMENTS:
+            raise ValueError(f"PPOConfig: kl_placement must be one of {KL_PLACEMENTS}, got {self.kl_placement!r}.")
+        if self.kl_kind not in KL_KINDS:
+            raise ValueError(f"PPOConfig: kl_kind must be one of {KL_KINDS}, got {self.kl_kind!r}.")
+        for name in ("iterations", "batch_size", "max_new_tokens", "epochs", "minibatches"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"PPOConfig: {name} must be >= 1, got {getattr(self, name)}.")
+        if self.batch_size % self.minibatches:
+            raise ValueError(f"PPOConfig: batch_size={self.batch_size} is not divisible by "
+                             f"minibatches={self.minibatches}; minibatches must have one static shape.")
+
+
+class Rollout(NamedTuple):
+    """One batch of sampled responses and everything the update needs (no gradient in any field).
+
+    The sequence is [left-padded prompt (P)] + [response (N)]; response arrays are (B, N).
+    """
+
+    tokens: Array  # (B, P + N) int32 prompt then response
+    attention_mask: Array  # (B, P + N) 1 = real token
+    response: Array  # (B, N) int32 sampled tokens y_t
+    mask: Array  # (B, N) 1 on response tokens up to and including EOS
+    logp_old: Array  # (B, N) log pi_old(y_t), recomputed by the update's forward pass
+    logp_sampler: Array  # (B, N) the same, as the cached sampler computed it
+    logp_ref: Array  # (B, N) log pi_ref(y_t), frozen SFT model
+    values: Array  # (B, N) V(s_t) at rollout time
+    scores: Array  # (B,) learned reward R(x, y)
+    rewards: Array  # (B, N) per-token rewards
+    advantages: Array  # (B, N) whitened GAE advantages
+    returns: Array  # (B, N) value targets
+    entropy: Array  # () mean policy entropy over the response tokens
+
+
+def init_value_head(config: ModelConfig) -> dict:
+    """A zero linear value head on the D-dim hidden state: V(s) = w^T h + b."""
+    return {"w": jnp.zeros((config.d_model,), jnp.float32), "b": jnp.zeros((), jnp.float32)}
+
+
+def init_policy(sft_params: dict, config: ModelConfig) -> dict:
+    """PPO's trainable state: a copy of the SFT model plus a value head."""
+    return {"policy": jax.tree.map(jnp.array, sft_params), "value_head": init_value_head(config)}
+
+
+def response_outputs(params: dict, tokens: Array, attention_mask: Array, n_response: int,
+                     config: ModelConfig) -> tuple[Array, Array]:
+    """Logits (B, N, V) that predicted each response token, and values (B, N) at the same states.
+
+    The logit row at sequence position P - 1 + t predicts response token t (the one-position shift
+    of §3.1), so the response's logits are columns P-1 .. P+N-2.
+    """
+    h = model.hidden_states(params["policy"], tokens, config, positions=positions_from_mask(attention_mask),
+                            attention_mask=attention_mask)  # (B, P + N, D)
+    h = h[:, -n_response - 1 : -1, :]  # (B, N, D) the states before each response token
+    logits = model._lm_head(params["policy"], h, config)  # (B, N, V)
+    head = params["value_head"]
+    values = jnp.einsum("btd,d->bt", jax.lax.stop_gradient(h), head["w"]) + head["b"]  # (B, N)
+    return logits, values
+
+
+def sequence_logps(policy_params: dict, tokens: Array, attention_mask: Array, response: Array,
+                   config: ModelConfig) -> Array:
+    """log pi(y_t | x, y_<t) of each response token under a plain Transformer (the reference): (B, N)."""
+    n = response.shape[1]
+    logits = model.forward(policy_params, tokens, config, positions=positions_from_mask(attention_mask),
+                           attention_mask=attention_mask)[:, -n - 1 : -1, :]  # (B, N, V)
+    return token_log_probs(logits, response)
+
+
+def score_rollout(params: dict, ref_params: dict, rm_params: dict, tokens: Array, attention_mask: Array,
+                  response: Array, mask: Array, logp_sampler: Array, beta: Array, *, config: ModelConfig,
+                  kl_kind: str = "k1", kl_placement: str = "reward", gamma: float = 1.0, lam: float = 0.95
+                  ) -> Rollout:
+    """Step 2 of an iteration: log-probs, values, the learned reward, rewards and advantages.
+
+    The PPO settings it needs come as separate static arguments (not the whole ``PPOConfig``) so
+    that runs differing only in, say, the number of iterations share one compiled program.
+    """
+    n = response.shape[1]
+    logits, values = response_outputs(params, tokens, attention_mask, n, config)
+    logp_old = token_log_probs(logits, response)  # (B, N)
+    logp_ref = sequence_logps(ref_params, tokens, attention_mask, response, config)  # (B, N)
+    scores = reward_scores(rm_params, tokens, attention_mask, config)  # (B,)
+    kl = kl_estimate(logp_old, logp_ref, kl_kind)  # (B, N)
+    # KL in the loss: the reward is R(x, y) alone and the penalty enters the update's loss.
+    kl_beta = beta if kl_placement == "reward" else jnp.zeros_like(beta)
+    rewards = per_token_rewards(scores, kl, mask, kl_beta)  # (B, N)
+    advantages, returns = gae(rewards, values, mask, gamma, lam)
+    return Rollout(tokens, attention_mask, response, mask, logp_old, logp_sampler, logp_ref, values, scores,
+                   rewards, masked_whiten(advantages, mask), returns, entropy(logits, mask))
+
+
+_score_rollout = jax.jit(score_rollout, static_argnames=("config", "kl_kind", "kl_placement", "gamma", "lam"))
+
+
+def check_rollout(rollout: Rollout) -> None:
+    """A ValueError for a rollout batch with no sequence or no response token (nothing to learn from)."""
+    if rollout.mask.shape[0] == 0 or rollout.mask.shape[1] == 0 or not float(jnp.sum(rollout.mask)) > 0:
+        raise ValueError(
+            f"PPO got an empty rollout batch (response mask {tuple(rollout.mask.shape)} with "
+            f"{float(jnp.sum(rollout.mask)) if rollout.mask.size else 0:.0f} real tokens): there is nothing to "
+            "update on. Give at least one prompt and max_new_tokens >= 1."
+        )
+
+
+def ppo_loss(params: dict, mb: Rollout, beta: Array, config: ModelConfig, ppo: PPOConfig
+             ) -> tuple[Array, dict[str, Array]]:
+    r"""The loss of one minibatch: $\mathcal{L}^{CLIP} + c_V\mathcal{L}^V - c_H\mathcal{H}\ [+\ \beta\,\mathrm{KL}]$."""
+    logits, values = response_outputs(params, mb.tokens, mb.attention_mask, mb.response.shape[1], config)
+    logp = token_log_probs(logits, mb.response)  # (B, N)
+    policy_loss, stats = ppo_clip_loss(logp, mb.logp_old, mb.advantages, mb.mask, ppo.clip_eps)
+    v_loss = value_loss(values, mb.values, mb.returns, mb.mask, ppo.value_clip_eps)
+    ent = entropy(logits, mb.mask)
+    total = policy_loss + ppo.vf_coef * v_loss - ppo.ent_coef * ent
+    kl_term = jnp.zeros(())
+    if ppo.kl_placement == "loss":
+        kl_term = kl_loss_term(logp, mb.logp_ref, mb.mask, beta, ppo.kl_kind)
+        total = total + kl_term
+    metrics = {"loss": total, "policy_loss": policy_loss, "value_loss": v_loss, "entropy": ent,
+               "kl_loss": kl_term, **stats._asdict()}
+    return total, jax.tree.map(jax.lax.stop_gradient, metrics)
+
+
+def make_ppo_update(config: ModelConfig, optimizer: optax.GradientTransformation, ppo: PPOConfig) -> Callable:
+    """``update(params, opt_state, rollout, key, beta) -> (params, opt_state, stats)``, one jit region.
+
+    ``epochs`` x ``minibatches`` gradient steps as two nested ``lax.scan``s; each epoch draws a new
+    permutation of the batch from ``key``. Shapes are static (batch, prompt bucket, max_new_tokens
+    fixed), so it compiles once for the whole run. ``stats`` leaves are (epochs, minibatches):
+    ``stats["ratio_mean"][0, 0]`` is the first minibatch's: 1 up to float rounding. params/opt_state are donated.
+    """
+
+    def update(params: dict, opt_state: optax.OptState, rollout: Rollout, key: Array, beta: Array):
+        B = rollout.mask.shape[0]
+        size = B // ppo.minibatches
+
+        def minibatch_step(carry, index):
+            params, opt_state = carry
+            mb = jax.tree.map(lambda a: a[index] if a.ndim else a, rollout)
+            (_, metrics), grads = jax.value_and_grad(ppo_loss, has_aux=True)(params, mb, beta, config, ppo)
+            updates, opt_state = optimizer.update(grads, opt_state, params)
+            metrics["grad_norm"] = optax.tree.norm(grads)
+            return (optax.apply_updates(params, updates), opt_state), metrics
+
+        def epoch_step(carry, epoch_key):
+            order = jax.random.permutation(epoch_key, B).reshape(ppo.minibatches, size)  # (M, B/M)
+            return jax.lax.scan(minibatch_step, carry, order)
+
+        (params, opt_state), stats = jax.lax.scan(epoch_step, (params, opt_state), jax.random.split(key, ppo.epochs))
+        return params, opt_state, stats
+
+    return jax.jit(update, donate_argnums=(0, 1))
+
+
+# --------------------------------------------------------------------------------------------
+# Prompts, rollouts and the loop
+# --------------------------------------------------------------------------------------------
+
+
+class PromptSet(NamedTuple):
+    """The prompts PPO samples from, tokenized and left-padded to ONE length (static shapes)."""
+
+    tokens: np.ndarray  # (N_prompts, P) int32
+    mask: np.ndarray  # (N_prompts, P) float32
+    instructions: list[str]
+    inputs: list[str]
+    tasks: list[str]
+
+
+def make_prompt_set(examples: Sequence[Any], tokenizer: Any, template: str) -> PromptSet:
+    """[BOS] + templated prompt for each ``minift.data.Example``, left-padded to one bucket."""
+    from minift.data import format_prompt
+
+    if not examples:
+        raise ValueError("PPO needs at least one prompt; the prompt list is empty.")
+    ids = [[tokenizer.bos_id, *tokenizer.encode(format_prompt(e, template))] for e in examples]
+    tokens, mask = left_pad(ids, tokenizer.pad_id)
+    return PromptSet(np.asarray(tokens), np.asarray(mask), [e.instruction for e in examples],
+                     [e.input for e in examples], [e.task for e in examples])
+
+
+def rollout_batch(params: dict, ref_params: dict, rm_params: dict, prompts: PromptSet, index: np.ndarray,
+                  key: Array, beta: float, *, config: ModelConfig, ppo: PPOConfig, eos_id: int, pad_id: int
+                  ) -> Rollout:
+    """Steps 1-2: sample responses to ``prompts[index]`` with the cached sampler, then score them."""
+    prompt_tokens, prompt_mask = jnp.asarray(prompts.tokens[index]), jnp.asarray(prompts.mask[index])
+    if prompt_tokens.shape[0] == 0:
+        raise ValueError("PPO got an empty rollout batch (no prompt selected); batch_size must be >= 1.")
+    gen = generate_tokens(params["policy"], prompt_tokens, prompt_mask, key, config=config,
+                          max_new_tokens=ppo.max_new_tokens, sampling=Sampling(temperature=ppo.temperature),
+                          eos_id=eos_id, pad_id=pad_id)
+    tokens = jnp.concatenate([prompt_tokens, gen.tokens], axis=1)  # (B, P + N)
+    attention_mask = jnp.concatenate([prompt_mask, gen.mask], axis=1)  # (B, P + N)
+    rollout = _score_rollout(params, ref_params, rm_params, tokens, attention_mask, gen.tokens, gen.mask,
+                             gen.logprobs, jnp.asarray(beta, jnp.float32), config=config, kl_kind=ppo.kl_kind,
+                             kl_placement=ppo.kl_placement, gamma=ppo.gamma, lam=ppo.lam)
+    check_rollout(rollout)
+    return rollout
+
+
+def decode_responses(rollout: Rollout, tokenizer: Any) -> list[str]:
+    """The text of each sampled response (up to, without, its EOS)."""
+    out = []
+    for row, m in zip(np.asarray(rollout.response), np.asarray(rollout.mask)):
+        ids = [int(t) for t, v in zip(row, m) if v and t != tokenizer.eos_id]
+        out.append(tokenizer.decode(ids))
+    return out
+
+
+def gold_rewards(responses: Sequence[str], prompts: PromptSet, index: np.ndarray) -> np.ndarray:
+    """The programmatic judge's reward (``coursedata.judge``) of each response: the truth PPO never sees."""
+    from minift.coursedata import judge
+
+    return np.asarray([judge(prompts.instructions[i], prompts.inputs[i], r, task=prompts.tasks[i] or None)
+                       for r, i in zip(responses, index)], dtype=np.float64)
+
+
+def rollout_metrics(rollout: Rollout) -> dict[str, float]:
+    """Learned reward and KL to the reference (k1 and k3, summed per sequence, batch mean)."""
+    m = rollout.mask
+    per_seq = lambda x: float(jnp.mean(jnp.sum(jnp.where(m > 0, x, 0.0), axis=1)))  # noqa: E731
+    return {
+        "reward": float(jnp.mean(rollout.scores)),
+        "kl_k1": per_seq(kl_estimate(rollout.logp_old, rollout.logp_ref, "k1")),
+        "kl_k3": per_seq(kl_estimate(rollout.logp_old, rollout.logp_ref, "k3")),
+        "entropy": float(rollout.entropy),
+        "response_tokens": float(jnp.mean(jnp.sum(m, axis=1))),
+        "sampler_logp_gap": float(jnp.max(jnp.abs(jnp.where(m > 0, rollout.logp_old - rollout.logp_sampler, 0.0)))),
+    }
+
+
+class PPOState(NamedTuple):
+    params: dict  # {"policy": Transformer params, "value_head": {...}}
+    opt_state: optax.OptState
+    controller: Any  # FixedKL or AdaptiveKL
+    key: Array
+    iteration: int
+
+
+def train_ppo(
+    sft_params: dict,
+    config: ModelConfig,
+    rm_params: dict,
+    rm_config: ModelConfig,
+    prompts: PromptSet,
+    tokenizer: Any,
+    ppo: PPOConfig,
+    *,
+    run_dir: str | Path | None = None,
+    log: Callable[[dict], None] | None = None,
+) -> tuple[PPOState, list[dict]]:
+    """Run ``ppo.iterations`` PPO iterations from the SFT model; returns the final state and the log.
+
+    The reference model is ``sft_params`` itself, never updated (the update works on a copy). One
+    JSON line per iteration goes to ``run_dir/metrics.jsonl`` when ``run_dir`` is given.
+    """
+    check_backbone_matches(rm_config, config)
+    ref_params = sft_params
+    params = init_policy(sft_params, config)
+    optimizer = optim.make_optimizer(ppo.learning_rate, ppo.iterations * ppo.epochs * ppo.minibatches,
+                                     0, weight_decay=0.0, end_lr_ratio=1.0)
+    update = make_ppo_update(config, optimizer, ppo)
+    controller = AdaptiveKL(ppo.beta, ppo.kl_target, ppo.kl_horizon) if ppo.kl_target > 0 else FixedKL(ppo.beta)
+    state = PPOState(params, optimizer.init(params), controller, jax.random.PRNGKey(ppo.seed), 0)
+    rng = np.random.default_rng(ppo.seed)
+    n_prompts = prompts.tokens.shape[0]
+    if n_prompts == 0:
+        raise ValueError("PPO needs at least one prompt; the prompt set is empty.")
+    metrics_file = None
+    if run_dir is not None:
+        Path(run_dir).mkdir(parents=True, exist_ok=True)
+        metrics_file = open(Path(run_dir) / "metrics.jsonl", "w", encoding="utf-8")
+    history: list[dict] = []
+    try:
+        for it in range(1, ppo.iterations + 1):
+            t0 = time.perf_counter()
+            key, rollout_key, update_key = jax.random.split(state.key, 3)
+            index = rng.choice(n_prompts, size=ppo.batch_size, replace=n_prompts < ppo.batch_size)
+            beta = float(state.controller.beta)
+            rollout = rollout_batch(state.params, ref_params, rm_params, prompts, index, rollout_key, beta,
+                                    config=config, ppo=ppo, eos_id=tokenizer.eos_id, pad_id=tokenizer.pad_id)
+            responses = decode_responses(rollout, tokenizer)
+            gold = gold_rewards(responses, prompts, index)
+            record = {"iteration": it, "beta": beta, **rollout_metrics(rollout), "gold_reward": float(gold.mean())}
+            record["objective"] = record["reward"] - beta * record["kl_k1"]
+            params, opt_state, stats = update(state.params, state.opt_state, rollout, update_key,
+                                              jnp.asarray(beta, jnp.float32))
+            record.update({
+                "clip_frac": float(jnp.mean(stats["clip_frac"])), "value_loss": float(jnp.mean(stats["value_loss"])),
+                "approx_kl": float(jnp.mean(stats["approx_kl"])), "policy_loss": float(jnp.mean(stats["policy_loss"])),
+                "first_ratio": float(stats["ratio_mean"][0, 0]), "grad_norm": float(jnp.mean(stats["grad_norm"])),
+                "seconds": time.perf_counter() - t0, "sample": responses[:3],
+            })
+            if not all(math.isfinite(v) for v in record.values() if isinstance(v, float)):
+                raise ValueError(f"PPO iteration {it}: a non-finite statistic {record}; lower the learning rate.")
+            controller = state.controller.update(record["kl_k1"], ppo.batch_size)
+            state = PPOState(params, opt_state, controller, key, it)
+            history.append(record)
+            if metrics_file is not None:
+                metrics_file.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
+                metrics_file.flush()
+            if log is not None:
+                log(record)
+    finally:
+        if metrics_file is not None:
+            metrics_file.close()
+    return state, history
+
+
+def save_policy(run_dir: str | Path, state: PPOState, config: ModelConfig, metadata: dict) -> Path:
+    """The PPO policy as a model checkpoint (``minift.train.load_model`` reads it like an SFT run)."""
+    meta = {"kind": "ppo_policy", **metadata}
+    return ckpt.save_checkpoint(ckpt.checkpoint_path(run_dir, state.iteration), params=state.params["policy"],
+                                step=state.iteration, config=config, metadata=meta)
+
+
+# --------------------------------------------------------------------------------------------
+# `minift ppo`
+# --------------------------------------------------------------------------------------------
+
+
+def load_prompt_examples(path: str | Path | None = None, split: str = "train") -> list[Any]:
+    """The instructions PPO samples prompts from (default: the bundled train split)."""
+    from minift.coursedata import INSTRUCTIONS_FILE, SAMPLES_DIR
+    from minift.data import load_examples
+
+    examples = load_examples(path or SAMPLES_DIR / INSTRUCTIONS_FILE)
+    chosen = [e for e in examples if not split or e.split in ("", split)]
+    if not chosen:
+        raise ValueError(f"{path or SAMPLES_DIR / INSTRUCTIONS_FILE}: no prompt with split {split!r}.")
+    return chosen
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--sft", required=True, type=Path, help="SFT run folder (the policy's start and pi_ref)")
+    parser.add_argument("--rm", required=True, type=Path, help="reward-model run folder (`minift rm --out`)")
+    parser.add_argument("--out", required=True, type=Path, help="run folder for the PPO run (or the sweep)")
+    parser.add_argument("--sweep", default=None,
+                        help="comma-separated betas, e.g. 0,0.05,0.5: one run each, results.json and figures")
+    parser.add_argument("--prompts", type=Path, default=None, help="instructions JSONL (default: bundled)")
+    parser.add_argument("--template", default=None, help="prompt template (default: the SFT run's)")
+    defaults = PPOConfig()
+    for name, value in asdict(defaults).items():
+        parser.add_argument("--" + name.replace("_", "-"), type=type(value), default=value)
+
+
+def run(args: argparse.Namespace) -> int:
+    from minift.rlhf.reward import load_reward_model, sft_template
+    from minift.tokenizer import default_tokenizer
+    from minift.train import load_model
+
+    fields = {k: getattr(args, k) for k in asdict(PPOConfig())}
+    ppo = PPOConfig(**fields)
+    sft_params, config = load_model(args.sft)
+    rm_params, rm_config, _ = load_reward_model(args.rm)
+    check_backbone_matches(rm_config, config, f"reward model {args.rm}")
+    tokenizer = default_tokenizer()
+    template = args.template or sft_template(args.sft)
+    prompts = make_prompt_set(load_prompt_examples(args.prompts), tokenizer, template)
+    if args.sweep:
+        from minift.rlhf.sweep import parse_betas, run_sweep
+
+        results = run_sweep(parse_betas(args.sweep), sft_params, config, rm_params, rm_config, prompts,
+                            tokenizer, ppo, args.out, progress=print)
+        print(json.dumps(results["summary"], indent=2))
+        return 0
+
+    def show(r: dict) -> None:
+        print(f"it {r['iteration']:3d}  reward {r['reward']:+.3f}  gold {r['gold_reward']:+.3f}  "
+              f"KL {r['kl_k1']:.3f}  entropy {r['entropy']:.3f}  clip {r['clip_frac']:.2f}  {r['sample'][0]!r}")
+
+    state, history = train_ppo(sft_params, config, rm_params, rm_config, prompts, tokenizer, ppo,
+                               run_dir=args.out, log=show)
+    meta = {"ppo": asdict(ppo), "sft": str(args.sft), "rm": str(args.rm), "template": template}
+    path = save_policy(args.out, state, config, meta)
+    (Path(args.out) / "run.json").write_text(json.dumps({"model": config.to_dict(), **meta, "template": template},
+                                                        indent=2), encoding="utf-8")
+    print(f"saved the PPO policy to {path}")
+    return 0
