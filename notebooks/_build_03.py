@@ -7,19 +7,7 @@ Editing the cells here (rather than in Jupyter) keeps the notebook diffable and 
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
-
-md = new_markdown_cell
-
-
-def code(source: str):
-    cell = new_code_cell(source.strip("\n"))
-    cell.outputs, cell.execution_count = [], None
-    return cell
-
+from _nb import code, md, write
 
 cells = [
     md(r"""# 03 · Tối Ưu Hóa Bằng Gradient Descent, Adam/AdamW (Optimisation) — §3.3
@@ -223,12 +211,6 @@ the loss on held-out examples."""),
   course model."""),
 ]
 
-nb = new_notebook(cells=cells)
-nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-nb.metadata["language_info"] = {"name": "python"}
 
 if __name__ == "__main__":
-    out = Path(__file__).resolve().parent / "03_gradient_descent_and_adamw.ipynb"
-    nbformat.validate(nb)
-    nbformat.write(nb, out)
-    print("wrote", out)
+    write(cells, "03_gradient_descent_and_adamw.ipynb")

@@ -22,6 +22,8 @@ def code(source: str):
 
 def write(cells: list, name: str) -> Path:
     """Validate and write ``notebooks/<name>`` from ``cells``."""
+    for i, cell in enumerate(cells):
+        cell.id = f"cell-{i:02d}"  # stable ids: rebuilding an unchanged notebook changes no byte
     nb = new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.metadata["language_info"] = {"name": "python"}
