@@ -1,0 +1,338 @@
+"""(Re)build notebooks/05_rlhf_ppo_kl.ipynb, stored without outputs.
+
+    .venv/bin/python notebooks/_build_05.py
+
+Editing the cells here (rather than in Jupyter) keeps the notebook diffable and output-free.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+md = new_markdown_cell
+
+
+def code(source: str):
+    cell = new_code_cell(source.strip("\n"))
+    cell.outputs, cell.execution_count = [], None
+    return cell
+
+
+cells = [
+    md(r"""# 05 · RLHF, PPO và độ phân kỳ KL (RLHF with PPO and a KL leash) — §4
+
+After instruction tuning (SFT), the article's §4 goes one step further: học tăng cường từ phản hồi
+của con người (*reinforcement learning from human feedback*, RLHF). People compare two answers;
+a **reward model** $R(x, y)$ learns their judgement; the policy $\pi_\theta$ is then trained with
+PPO to earn more reward, while a KL term (độ phân kỳ KL, *KL divergence*) keeps it near the SFT
+model $\pi_{ref}$:
+
+$$\mathcal{L}_{RL} = \mathbb{E}_{x\sim\mathcal{D},\,y\sim\pi_\theta}\big[R(x, y)\big] - \beta\, D_{KL}\big(\pi_\theta \,\Vert\, \pi_{ref}\big)$$
+
+"to avoid mode collapse" (sụp đổ chế độ). This notebook
+
+1. starts from an SFT model, $\pi_{ref}$;
+2. trains the reward model on the course's preference pairs (Bradley–Terry);
+3. unrolls **one PPO iteration by hand**: rollout, log-probs, KL, per-token rewards, GAE, the
+   clipped loss — and why that loss reads ≈ 0 at ratio 1 while its gradient is not zero;
+4. explains the two places the KL can go (in the reward, or in the loss);
+5. runs the **β sweep**: β = 0, a small and a large β, and plots learned reward, gold reward, KL and
+   entropy.
+
+The course's "human" is a program, `minift.coursedata.judge` (the **gold reward**): it labelled
+the preference pairs, and we can ask it how good PPO's answers *really* are — which PPO never
+sees. Everything comes from `minift`; nothing is redefined here. `MINIFT_NOTEBOOK_SMALL=1` selects
+a tiny, fast setting (used by the test suite: numbers there are not meaningful). Set
+`MINIFT_SFT_RUN=<run folder>` to start from an SFT run you already have (e.g. from `minift sft`)."""),
+    code(r"""
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import matplotlib.pyplot as plt
+import numpy as np
+
+from minift import data, model, train
+from minift.config import get_config
+from minift.coursedata import INSTRUCTIONS_FILE, PREFERENCES_FILE, SAMPLES_DIR, judge
+from minift.rlhf import ppo, reward, sweep
+from minift.tokenizer import default_tokenizer
+
+SMALL = os.environ.get("MINIFT_NOTEBOOK_SMALL") == "1"
+WORK = Path(tempfile.mkdtemp(prefix="minift05_"))
+if SMALL:  # seconds: a tiny model, a handful of steps — checks the notebook runs, not the science
+    D, PRETRAIN, SFT, RM_STEPS, ITERS, BATCH, NEW = 64, 30, 40, 30, 3, 8, 6
+else:      # minutes on 2 CPU cores: the setting whose numbers mean something
+    D, PRETRAIN, SFT, RM_STEPS, ITERS, BATCH, NEW = 128, 250, 350, 120, 25, 32, 12
+tok = default_tokenizer()
+T0 = time.perf_counter()
+print("small setting" if SMALL else "full setting", "| work folder", WORK)
+"""),
+    md(r"""## 0. The starting point: an SFT model, $\pi_{ref}$
+
+PPO starts from the instruction-tuned model and keeps a frozen copy of it as the reference
+$\pi_{ref}$. If `MINIFT_SFT_RUN` names a run folder we load it (`train.load_model`); otherwise we
+make one here exactly as notebooks 01–04 do: pretrain a small Transformer on the course corpus
+(`loss="lm"`), then instruction-tune it on the train split (`loss="sft"`, the masked loss of §3.2)."""),
+    code(r"""
+TEMPLATE = "compact"
+if os.environ.get("MINIFT_SFT_RUN"):
+    sft_params, cfg = train.load_model(os.environ["MINIFT_SFT_RUN"])
+    TEMPLATE = reward.sft_template(os.environ["MINIFT_SFT_RUN"])
+else:
+    cfg = get_config("course", vocab_size=tok.vocab_size, d_model=D, n_layers=2, d_ff=3 * D, max_seq_len=128)
+    texts = (SAMPLES_DIR / "corpus.txt").read_text(encoding="utf-8").splitlines()
+    base = train.fit(WORK / "pretrain", cfg, model.init_params(cfg, jax.random.PRNGKey(0)),
+                     lambda e: data.lm_batches(texts, tok, 64, 32, seed=(0, e)),
+                     train.TrainConfig(steps=PRETRAIN, batch_size=32, learning_rate=3e-3, warmup_steps=10,
+                                       loss="lm", eval_every=0, checkpoint_every=0), progress=False)
+    examples = [e for e in data.load_examples(SAMPLES_DIR / INSTRUCTIONS_FILE) if e.split == "train"]
+    encoded, _ = data.encode_dataset(examples, tok, 96, template=TEMPLATE)
+    sft_run = train.fit(WORK / "sft", cfg, base.params,
+                        lambda e: data.batches(encoded, 32, buckets=(48, 64, 96), pad_id=tok.pad_id, seed=(1, e)),
+                        train.TrainConfig(steps=SFT, batch_size=32, learning_rate=2e-3, warmup_steps=10,
+                                          eval_every=0, checkpoint_every=0),
+                        progress=False, info={"template": TEMPLATE})
+    sft_params = sft_run.params
+    print(f"pretrain loss {base.history[-1]['loss']:.3f}, SFT loss {sft_run.history[-1]['loss']:.3f}")
+print(f"{model.count_params(sft_params):,} parameters, template {TEMPLATE!r}, {time.perf_counter() - T0:.0f} s so far")
+"""),
+    md(r"""## 1. The reward model (mô hình phần thưởng)
+
+People do not write down scores; they say which of two answers they prefer. InstructGPT fits a
+scalar reward to such comparisons with the Bradley–Terry model:
+
+$$P(y_c \succ y_r \mid x) = \sigma\big(R_\phi(x, y_c) - R_\phi(x, y_r)\big),\qquad
+\mathcal{L}_{RM} = -\log\sigma\big(R_\phi(x, y_c) - R_\phi(x, y_r)\big)$$
+
+(`reward.bradley_terry_loss`). The network $R_\phi$ is the SFT Transformer with its LM head
+replaced by one linear map $w^\top h + b$ of the final hidden state at the **last real token**
+(the closing EOS — the only position that has read the whole answer); `reward.reward_scores`.
+The head starts at zero, so the untrained model ranks every pair as a tie: accuracy 0.5.
+
+Each line of `preferences.jsonl` pairs the true answer (chosen) with a plausible mistake
+(rejected): a wrong answer, a truncated one, the input copied, rambling, repetition. Rejected
+answers are more often *shorter* than the truth — a spurious cue "longer is better" a reward model
+can pick up, and that the gold judge (which charges 0.1 per extra word) will catch."""),
+    code(r"""
+pairs = reward.load_preferences(SAMPLES_DIR / PREFERENCES_FILE, template=TEMPLATE)
+train_pairs, heldout_pairs = reward.split_pairs(pairs)
+print(len(train_pairs), "training pairs,", len(heldout_pairs), "held out. One pair:")
+p = pairs[1]
+print(repr(p.prompt), "\n  chosen:", repr(p.chosen), "\n  rejected:", repr(p.rejected))
+print("gold reward of each:", judge(p.instruction, p.input, p.chosen), judge(p.instruction, p.input, p.rejected))
+
+train_arrays, _ = reward.encode_pairs(train_pairs, tok, 96)
+heldout_arrays, _ = reward.encode_pairs(heldout_pairs, tok, 96)
+rm_params = reward.init_reward_model(sft_params, cfg)
+print("held-out accuracy before training:", reward.evaluate_reward_model(rm_params, heldout_arrays, cfg)["accuracy"])
+rm_params, rm_history = reward.train_reward_model(
+    rm_params, cfg, train_arrays, reward.RMConfig(steps=RM_STEPS, batch_size=32, eval_every=0), eval_pairs=heldout_arrays)
+rm_eval = reward.evaluate_reward_model(rm_params, heldout_arrays, cfg)
+print(f"after {RM_STEPS} steps: held-out accuracy {rm_eval['accuracy']:.3f}, loss {rm_eval['loss']:.3f} "
+      f"(chance: 0.5 and log 2 = 0.693)")
+"""),
+    md(r"""The learned reward is only a *proxy* of the judge. Score a few answers to one prompt with both:
+where they disagree is where PPO, which maximises the proxy, can go wrong."""),
+    code(r"""
+score_fn = jax.jit(reward.reward_scores, static_argnames="config")
+instruction, x = "Give the first word.", "sea pink baby"
+prompt = data.format_prompt(data.Example(instruction, x, ""), TEMPLATE)
+answers = ["sea", "s", "sea pink", "sea pink baby", "sea, I hope this helps you", "SEA", "baby"]
+rows = [reward.encode_sequence(prompt, a, tok, 96) for a in answers]
+width = max(map(len, rows))
+tokens = jnp.asarray([r + [tok.pad_id] * (width - len(r)) for r in rows], jnp.int32)
+mask = jnp.asarray([[1.0] * len(r) + [0.0] * (width - len(r)) for r in rows])
+learned = np.asarray(score_fn(rm_params, tokens, mask, config=cfg))
+for a, r in zip(answers, learned):
+    print(f"{a!r:32} learned {r:+.2f}   gold {judge(instruction, x, a):+.2f}")
+"""),
+    md(r"""## 2. One PPO iteration, unrolled by hand
+
+**Rollout.** Sample an answer to each prompt from $\pi_\theta$ at temperature 1 with the cached
+sampler (`minift.generate`); prompts are left-padded to one length so every iteration has the
+same shapes. For each sampled token $y_t$ we need three numbers, from one forward pass each over
+prompt + answer: $\log\pi_{old}(y_t)$ (the policy that sampled), $\log\pi_{ref}(y_t)$ (the frozen
+SFT model) and the value $V(s_t)$ (a linear head on the policy's hidden state); and one number
+per answer, the learned reward $R_\phi(x, y)$. `ppo.rollout_batch` does all of it."""),
+    code(r"""
+settings = ppo.PPOConfig(iterations=ITERS, batch_size=BATCH, max_new_tokens=NEW, beta=0.05)
+prompts = ppo.make_prompt_set(ppo.load_prompt_examples(), tok, TEMPLATE)
+policy = ppo.init_policy(sft_params, cfg)  # {"policy": copy of the SFT weights, "value_head": zeros}
+index = np.arange(settings.batch_size)
+roll = ppo.rollout_batch(policy, sft_params, rm_params, prompts, index, jax.random.PRNGKey(0), settings.beta,
+                         config=cfg, ppo=settings, eos_id=tok.eos_id, pad_id=tok.pad_id)
+answers = ppo.decode_responses(roll, tok)
+gold = ppo.gold_rewards(answers, prompts, index)
+for i in range(4):
+    print(f"{prompts.instructions[i]!r} / {prompts.inputs[i]!r} -> {answers[i]!r}: "
+          f"learned {float(roll.scores[i]):+.2f}, gold {gold[i]:+.2f}")
+print("shapes: tokens", roll.tokens.shape, "response", roll.response.shape)
+"""),
+    md(r"""**KL to the reference.** Per token, with $\log r_t = \log\pi_{ref}(y_t) - \log\pi_\theta(y_t)$,
+Schulman's estimators are $k_1 = -\log r$, $k_2 = \frac12(\log r)^2$, $k_3 = (r - 1) - \log r$
+(`ppo.kl_estimate`). Before any update $\pi_\theta = \pi_{ref}$, so all are **exactly** 0."""),
+    code(r"""
+k1 = ppo.kl_estimate(roll.logp_old, roll.logp_ref, "k1")
+print("max |k1| over the first rollout:", float(jnp.max(jnp.abs(k1))))
+print("max |logp_old - logp from the sampler|:", float(jnp.max(jnp.abs(roll.mask * (roll.logp_old - roll.logp_sampler)))))
+"""),
+    md(r"""**Rewards, advantages.** The reward model scores the whole answer, so its score arrives once,
+at the last token; the KL is charged token by token (InstructGPT):
+
+$$r_t = -\beta\,\mathrm{KL}_t + \begin{cases}R(x,y) & t = \text{last token}\\ 0 & \text{otherwise}\end{cases}$$
+
+(`ppo.per_token_rewards`). GAE turns rewards and values into advantages,
+$\delta_t = r_t + \gamma V_{t+1} - V_t$, $\hat A_t = \delta_t + \gamma\lambda\hat A_{t+1}$ (`ppo.gae`),
+which are then whitened over the real tokens (`ppo.masked_whiten`)."""),
+    code(r"""
+rewards = ppo.per_token_rewards(roll.scores, k1, roll.mask, settings.beta)
+adv, returns = ppo.gae(rewards, roll.values, roll.mask, settings.gamma, settings.lam)
+white = ppo.masked_whiten(adv, roll.mask)
+np.set_printoptions(precision=2, suppress=True, linewidth=120)
+print("mask     ", np.asarray(roll.mask[0]))
+print("reward   ", np.asarray(rewards[0]))
+print("advantage", np.asarray(adv[0]), "(value head is 0 at the start: A = return)")
+print("whitened ", np.asarray(white[0]))
+print("same as the rollout's:", bool(jnp.allclose(white, roll.advantages)))
+"""),
+    md(r"""**The clipped loss at ratio 1.** PPO's policy loss is
+
+$$\mathcal{L}^{CLIP} = -\frac{1}{\sum_t m_t}\sum_t m_t \min\big(\rho_t\hat A_t,\ \mathrm{clip}(\rho_t, 1-\epsilon, 1+\epsilon)\hat A_t\big),\qquad \rho_t = e^{\log\pi_\theta(y_t) - \log\pi_{old}(y_t)}.$$
+
+On the first minibatch $\pi_\theta = \pi_{old}$, so $\rho_t = 1$ and the loss is $-\mathrm{mean}(\hat A)$:
+about **0**, because the advantages were whitened to mean 0. Yet its gradient with respect to
+$\log\pi_\theta(y_t)$ is $-m_t\hat A_t/\sum m$ — not zero at all: it raises the probability of
+tokens with positive advantage and lowers the others. The *value* of the surrogate means
+nothing; its *slope* is the policy gradient."""),
+    code(r"""
+loss_at_1, stats = ppo.ppo_clip_loss(roll.logp_old, roll.logp_old, roll.advantages, roll.mask, settings.clip_eps)
+grad = jax.grad(lambda lp: ppo.ppo_clip_loss(lp, roll.logp_old, roll.advantages, roll.mask)[0])(roll.logp_old)
+expected = -roll.mask * roll.advantages / jnp.sum(roll.mask)
+print(f"loss at ratio 1: {float(loss_at_1):+.2e}   ratio mean {float(stats.ratio_mean)}   clip fraction {float(stats.clip_frac)}")
+print(f"|gradient| = {float(jnp.linalg.norm(grad)):.3f}, equal to -m*A/sum(m): {bool(jnp.allclose(grad, expected, atol=1e-7))}")
+"""),
+    md(r"""**The update.** `ppo.make_ppo_update` runs `epochs` passes over the batch in shuffled
+minibatches — clipped policy loss + ½·clipped value loss (− entropy bonus, 0 here) — as *one*
+jit-compiled function (two nested `lax.scan`s). Its statistics are per (epoch, minibatch): the
+first minibatch has ratio 1 and clips nothing; later ones have moved."""),
+    code(r"""
+optimizer = ppo.optim.make_optimizer(settings.learning_rate, 100, 0, weight_decay=0.0, end_lr_ratio=1.0)
+update = ppo.make_ppo_update(cfg, optimizer, settings)
+policy, opt_state, stats = update(policy, optimizer.init(policy), roll, jax.random.PRNGKey(1), jnp.float32(settings.beta))
+for name in ("ratio_mean", "clip_frac", "approx_kl", "value_loss"):
+    print(f"{name:10}", np.asarray(stats[name]).round(4).tolist())
+roll2 = ppo.rollout_batch(policy, sft_params, rm_params, prompts, index, jax.random.PRNGKey(2), settings.beta,
+                          config=cfg, ppo=settings, eos_id=tok.eos_id, pad_id=tok.pad_id)
+print("after one update, KL to the reference:", {k: round(v, 4) for k, v in ppo.rollout_metrics(roll2).items()
+                                                 if k.startswith("kl")})
+"""),
+    md(r"""## 3. Two places for the KL
+
+| | KL **in the reward** (`per_token_rewards`) | KL **in the loss** (`kl_loss_term`) |
+|---|---|---|
+| used by | InstructGPT, Ziegler et al. 2019 (PPO) | GRPO (Shao et al. 2024) and "KL loss" recipes |
+| how the policy feels it | as a reward: $r_t = -\beta\,\mathrm{KL}_t$, credit-assigned by GAE and clipped like any reward | as its own gradient, $\beta\nabla_\theta\,\overline{k_3}$, added to the clipped surrogate |
+| estimator | k1 (unbiased; can be negative on a batch) | k3 (unbiased, never negative, low variance) |
+
+In the reward, the KL changes *which* answers look good (a drifting token lowers every
+advantage before it); in the loss it is a separate pull back towards $\pi_{ref}$, applied at every
+minibatch whatever the advantages. `PPOConfig(kl_placement="reward" | "loss")` selects one; the
+numbers below are both, for the policy after one update."""),
+    code(r"""
+k1_now = ppo.kl_estimate(roll2.logp_old, roll2.logp_ref, "k1")
+in_reward = ppo.per_token_rewards(roll2.scores, k1_now, roll2.mask, settings.beta)
+print("KL in the reward: sum of rewards per answer = R - beta * sum KL:",
+      np.asarray(jnp.sum(in_reward, axis=1)[:4]).round(3), "vs R:", np.asarray(roll2.scores[:4]).round(3))
+print("KL in the loss: beta * mean k3 =", float(ppo.kl_loss_term(roll2.logp_old, roll2.logp_ref, roll2.mask, settings.beta)))
+print("the article's objective E[R] - beta KL:",
+      float(ppo.rlhf_objective(roll2.scores, roll2.logp_old, roll2.logp_ref, roll2.mask, settings.beta)))
+"""),
+    md(r"""## 4. The β sweep: what the KL leash does
+
+Same SFT model, reward model, prompts and seed; only β changes (`sweep.run_sweep`). We watch the
+learned reward (what PPO maximises), the gold reward (what we actually want), the KL to
+$\pi_{ref}$ and the entropy of the policy's next-token distributions."""),
+    code(r"""
+results = sweep.run_sweep([0.0, 0.05, 0.5], sft_params, cfg, rm_params, cfg, prompts, tok, settings, WORK / "sweep")
+print(f"{'beta':>6} {'learned R':>10} {'gold R':>8} {'KL k1':>7} {'entropy':>8}   (start: learned "
+      f"{results['summary']['0']['start_reward']:+.2f}, gold {results['summary']['0']['start_gold_reward']:+.2f})")
+for name, s in results["summary"].items():
+    print(f"{name:>6} {s['final_reward']:+10.3f} {s['final_gold_reward']:+8.3f} {s['final_kl_k1']:7.2f} {s['final_entropy']:8.3f}")
+print("final samples:", results["final_samples"])
+print(f"{time.perf_counter() - T0:.0f} s so far")
+"""),
+    code(r"""
+fig, axes = plt.subplots(1, 4, figsize=(17, 3.4))
+for ax, (key, label) in zip(axes, sweep.QUANTITIES):
+    for name, h in results["history"].items():
+        ax.plot([r["iteration"] for r in h], [r[key] for r in h], label=f"β = {name}")
+    ax.set(xlabel="PPO iteration", title=label)
+axes[0].legend()
+plt.show()
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+for ax, (key, label) in zip(axes, sweep.QUANTITIES[:2]):
+    for name, h in results["history"].items():
+        ax.plot([r["kl_k1"] for r in h], [r[key] for r in h], "o-", ms=3, label=f"β = {name}")
+    ax.set(xlabel="KL to π_ref (nats / answer)", title=f"{label} vs KL")
+axes[0].legend()
+plt.show()
+"""),
+    md(r"""**What a real run shows.** `docs/beta_sweep.json` and `docs/beta_sweep.png` hold the sweep
+of the course setting (SFT model with D = 128, 2 layers; reward model at ≈ 0.8 held-out accuracy;
+PPO with batch 32). The cell below prints its summary when the file is present. Read it against
+the article's claim: without the KL term (β = 0) the policy drifts far from $\pi_{ref}$ (KL of
+several nats per answer) and the learned reward rises while the gold reward falls —
+reward over-optimisation (Gao et al. 2023): PPO finds what the reward model *mistakes* for good
+answers. With β > 0 the KL stays small, and so does the damage.
+
+What the toy does **not** show cleanly: a collapse of the *next-token entropy*. Here the drifting
+policy's entropy rises rather than falls — its answers become strings the reference model would
+never write (the reward model scores them well), and on such unfamiliar prefixes the policy is
+uncertain. Mode collapse in the article's sense shows up as the loss of *correct, varied* answers
+(the gold reward), not necessarily as a lower per-token entropy."""),
+    code(r"""
+recorded = Path("..") / "docs" / "beta_sweep.json"
+if not recorded.is_file():
+    recorded = Path.cwd() / "docs" / "beta_sweep.json"
+if recorded.is_file():
+    ref = json.loads(recorded.read_text(encoding="utf-8"))
+    for name, s in ref["summary"].items():
+        print(f"beta {name:>5}: learned {s['start_reward']:+.2f} -> {s['final_reward']:+.2f}, gold "
+              f"{s['start_gold_reward']:+.2f} -> {s['final_gold_reward']:+.2f}, KL {s['final_kl_k1']:.2f}, "
+              f"entropy {s['start_entropy']:.2f} -> {s['final_entropy']:.2f}")
+else:
+    print("docs/beta_sweep.json not found (run `minift ppo --sweep 0,0.05,0.5 ...` to make one)")
+print(f"total {time.perf_counter() - T0:.0f} s")
+"""),
+    md(r"""## Summary
+
+* The reward model is the SFT Transformer with a scalar head at the last real token, fitted by
+  Bradley–Terry on pairs; it ranks held-out pairs well above chance but is only a proxy.
+* One PPO iteration: rollout with the cached sampler → log-probs of policy and reference, values,
+  learned reward → per-token rewards (KL inside) → GAE → whitened advantages → clipped updates.
+  At ratio 1 the clipped loss is ≈ 0 but its gradient is the policy gradient.
+* The KL can sit in the reward (InstructGPT) or in the loss (GRPO); both pull towards $\pi_{ref}$.
+* β is the leash: β = 0 lets PPO chase the reward model's mistakes (learned reward up, gold reward
+  down, large KL); β > 0 keeps the policy near the SFT model.
+
+Command line: `minift rm --sft RUN --out RUN_RM`, then
+`minift ppo --sft RUN --rm RUN_RM --beta 0.05 --out RUN_PPO` (or `--sweep 0,0.05,0.5`)."""),
+]
+
+nb = new_notebook(cells=cells)
+nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+nb.metadata["language_info"] = {"name": "python"}
+
+if __name__ == "__main__":
+    out = Path(__file__).resolve().parent / "05_rlhf_ppo_kl.ipynb"
+    nbformat.validate(nb)
+    nbformat.write(nb, out)
+    print("wrote", out)
