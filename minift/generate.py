@@ -116,6 +116,18 @@ def left_pad(prompts: Sequence[Sequence[int]], pad_id: int, buckets: Sequence[in
     return jnp.asarray(tokens), jnp.asarray(mask)
 
 
+def _take_step(next_logits, key, sampling: Sampling, done, eos_id: int, pad_id: int):
+    """Pick each row's next token; rows already past EOS get ``pad_id`` and are masked out.
+
+    Returns (token (B,), logp (B,) under the unfiltered policy, alive (B,) float, done (B,) bool).
+    """
+    token = sample_next(next_logits, key, sampling)  # (B,)
+    logp = jnp.take_along_axis(jax.nn.log_softmax(next_logits, axis=-1), token[:, None], axis=-1)[:, 0]
+    alive = ~done
+    token = jnp.where(alive, token, pad_id)
+    return token, jnp.where(alive, logp, 0.0), alive.astype(jnp.float32), done | (token == eos_id)
+
+
 @partial(jax.jit, static_argnames=("config", "max_new_tokens", "sampling", "eos_id", "pad_id"))
 def generate_tokens(
     params,
@@ -149,16 +161,11 @@ def generate_tokens(
 
     def step(carry, step_key):
         cache, next_logits, next_pos, done, i = carry
-        token = sample_next(next_logits, step_key, sampling)  # (B,)
-        logp = jnp.take_along_axis(jax.nn.log_softmax(next_logits, axis=-1), token[:, None], axis=-1)[:, 0]
-        alive = ~done
-        token = jnp.where(alive, token, pad_id)
-        done = done | (token == eos_id)
+        token, logp, alive, done = _take_step(next_logits, step_key, sampling, done, eos_id, pad_id)
         logits, cache = forward_cached(
             params, token[:, None], config, cache, P + i, positions=next_pos[:, None], key_mask=key_mask
         )
-        out = (token, jnp.where(alive, logp, 0.0), alive.astype(jnp.float32))
-        return (cache, logits[:, 0, :], next_pos + 1, done, i + 1), out
+        return (cache, logits[:, 0, :], next_pos + 1, done, i + 1), (token, logp, alive)
 
     keys = jax.random.split(key, max_new_tokens)
     init = (cache, next_logits, next_pos, jnp.zeros((B,), bool), jnp.int32(0))
@@ -190,14 +197,10 @@ def generate_uncached(
     for step_key in jax.random.split(key, max_new_tokens):
         positions = jnp.maximum(jnp.cumsum(mask, axis=1) - 1, 0).astype(jnp.int32)
         logits = forward(params, tokens, config, positions=positions, attention_mask=mask)[:, -1, :]
-        token = sample_next(logits, step_key, sampling)
-        logp = jnp.take_along_axis(jax.nn.log_softmax(logits, axis=-1), token[:, None], axis=-1)[:, 0]
-        alive = ~done
-        token = jnp.where(alive, token, pad_id)
-        done = done | (token == eos_id)
+        token, logp, alive, done = _take_step(logits, step_key, sampling, done, eos_id, pad_id)
         out_tok.append(token)
-        out_logp.append(jnp.where(alive, logp, 0.0))
-        out_mask.append(alive.astype(jnp.float32))
+        out_logp.append(logp)
+        out_mask.append(alive)
         tokens = jnp.concatenate([tokens, token[:, None]], axis=1)
         mask = jnp.concatenate([mask, jnp.ones((B, 1), mask.dtype)], axis=1)
     return Generation(jnp.stack(out_tok, 1), jnp.stack(out_logp, 1), jnp.stack(out_mask, 1))
