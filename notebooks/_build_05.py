@@ -56,7 +56,6 @@ from pathlib import Path
 
 import jax
 import jax.numpy as jnp
-import matplotlib.pyplot as plt
 import numpy as np
 
 from minift import data, model, train
@@ -269,21 +268,14 @@ for name, s in results["summary"].items():
 print("final samples:", results["final_samples"])
 print(f"{time.perf_counter() - T0:.0f} s so far")
 """),
+    md(r"""`run_sweep` drew the figure `sweep.plot_sweep` makes (thin lines: each iteration's batch;
+thick: moving average over 5 iterations). Top: each quantity against the PPO iteration. Bottom:
+learned reward, gold reward and entropy against the KL, and the over-optimisation gap
+learned − gold."""),
     code(r"""
-fig, axes = plt.subplots(1, 4, figsize=(17, 3.4))
-for ax, (key, label) in zip(axes, sweep.QUANTITIES):
-    for name, h in results["history"].items():
-        ax.plot([r["iteration"] for r in h], [r[key] for r in h], label=f"β = {name}")
-    ax.set(xlabel="PPO iteration", title=label)
-axes[0].legend()
-plt.show()
-fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
-for ax, (key, label) in zip(axes, sweep.QUANTITIES[:2]):
-    for name, h in results["history"].items():
-        ax.plot([r["kl_k1"] for r in h], [r[key] for r in h], "o-", ms=3, label=f"β = {name}")
-    ax.set(xlabel="KL to π_ref (nats / answer)", title=f"{label} vs KL")
-axes[0].legend()
-plt.show()
+from IPython.display import Image, display
+
+display(Image(filename=str(WORK / "sweep" / "beta_sweep.png")))
 """),
     md(r"""**What a real run shows.** `docs/beta_sweep.json` and `docs/beta_sweep.png` hold the sweep
 of the course setting (SFT model with D = 128, 2 layers; reward model at ≈ 0.8 held-out accuracy;

@@ -15,8 +15,7 @@ learned reward keeps rising after the gold one has stopped or fallen — reward 
 
 Outputs in ``out_dir``: one run folder per β (``beta_<β>/metrics.jsonl``), ``results.json``
 (per β the final learned reward, gold reward, KL and entropy, averaged over the last iterations)
-and the figures ``beta_sweep.png`` (each quantity against iteration) and ``beta_sweep_vs_kl.png``
-(learned and gold reward against KL).
+and the figure ``beta_sweep.png`` (each quantity against iteration; rewards and entropy against KL).
 """
 
 from __future__ import annotations
@@ -92,37 +91,46 @@ def run_sweep(
         "final_samples": {name: h[-1]["sample"] for name, h in histories.items()},
     }
     (out_dir / "results.json").write_text(json.dumps(results, indent=1, ensure_ascii=False), encoding="utf-8")
-    plot_sweep(results, out_dir / "beta_sweep.png", out_dir / "beta_sweep_vs_kl.png")
+    plot_sweep(results, out_dir / "beta_sweep.png")
     return results
 
 
-def plot_sweep(results: dict, path: str | Path, path_vs_kl: str | Path | None = None) -> list[Path]:
-    """One panel per quantity against iteration; and learned/gold reward against KL."""
+def smooth(values: Sequence[float], window: int = FINAL_WINDOW) -> np.ndarray:
+    """Trailing moving average (shorter at the start): one batch of rollouts is a noisy measurement."""
+    v = np.asarray(values, dtype=np.float64)
+    return np.asarray([v[max(0, i - window + 1) : i + 1].mean() for i in range(len(v))])
+
+
+def plot_sweep(results: dict, path: str | Path) -> Path:
+    """One PNG, two rows: each quantity against iteration (top); rewards and entropy against KL,
+    and the over-optimisation gap (learned - gold) against iteration (bottom). Thin lines are the
+    per-iteration values, thick ones their moving average."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     histories = results["history"]
-    fig, axes = plt.subplots(1, len(QUANTITIES), figsize=(4.2 * len(QUANTITIES), 3.4))
-    for ax, (key, label) in zip(axes, QUANTITIES):
+    colours = {name: f"C{i}" for i, name in enumerate(histories)}
+    fig, axes = plt.subplots(2, 4, figsize=(17, 7))
+    for ax, (key, label) in zip(axes[0], QUANTITIES):
         for name, h in histories.items():
-            ax.plot([r["iteration"] for r in h], [r[key] for r in h], label=f"β = {name}", lw=1.3)
+            x, y = [r["iteration"] for r in h], [r[key] for r in h]
+            ax.plot(x, y, color=colours[name], lw=0.6, alpha=0.4)
+            ax.plot(x, smooth(y), color=colours[name], lw=2, label=f"β = {name}")
         ax.set(xlabel="PPO iteration", title=label)
-    axes[0].legend()
+    for ax, (key, label) in zip(axes[1], (QUANTITIES[0], QUANTITIES[1], QUANTITIES[3])):
+        for name, h in histories.items():
+            ax.plot(smooth([r["kl_k1"] for r in h]), smooth([r[key] for r in h]), "o-", ms=2.5, lw=1.2,
+                    color=colours[name], label=f"β = {name}")
+        ax.set(xlabel="KL to $\\pi_{ref}$ (k1, nats / answer)", title=f"{label} vs KL")
+    ax = axes[1, 3]
+    for name, h in histories.items():
+        gap = smooth([r["reward"] - r["gold_reward"] for r in h])
+        ax.plot([r["iteration"] for r in h], gap, color=colours[name], lw=2, label=f"β = {name}")
+    ax.set(xlabel="PPO iteration", title="learned − gold (over-optimisation)")
+    axes[0, 0].legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=90)
     plt.close(fig)
-    written = [Path(path)]
-    if path_vs_kl is not None:
-        fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), sharex=True)
-        for ax, (key, label) in zip(axes, QUANTITIES[:2]):
-            for name, h in histories.items():
-                ax.plot([r["kl_k1"] for r in h], [r[key] for r in h], "o-", ms=2.5, lw=1, label=f"β = {name}")
-            ax.set(xlabel="KL to $\\pi_{ref}$ (k1, nats / sequence)", title=f"{label} vs KL")
-        axes[0].legend()
-        fig.tight_layout()
-        fig.savefig(path_vs_kl, dpi=100)
-        plt.close(fig)
-        written.append(Path(path_vs_kl))
-    return written
+    return Path(path)
