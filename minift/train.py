@@ -418,6 +418,8 @@ def fit(
 def load_model(path: str | Path) -> tuple[Params, ModelConfig]:
     """Parameters and config of a trained model: a run folder (its newest checkpoint) or a file."""
     path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such run folder or checkpoint file (train one with `minift pretrain`/`sft`)")
     if path.is_dir():
         last = ckpt.latest_checkpoint(path)
         if last is None:

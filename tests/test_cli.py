@@ -1,0 +1,44 @@
+"""The command line, as a user drives it: help, a tiny pretrain -> sft -> generate -> eval chain."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from minift.cli import COMMANDS, main
+
+
+def test_help_lists_every_command():
+    out = subprocess.run([sys.executable, "-m", "minift", "--help"], capture_output=True, text=True, check=True)
+    for name in COMMANDS:
+        assert name in out.stdout
+
+
+def test_tiny_pretrain_sft_generate_eval_chain(tmp_path, capsys):
+    base, tuned = tmp_path / "base", tmp_path / "sft"
+    common = ["--steps", "2", "--warmup", "0", "--batch-size", "4", "--no-progress"]
+    assert main(["pretrain", "--preset", "tiny", "--seq-len", "32", "--out", str(base), *common]) == 0
+    assert main(["sft", "--base", str(base), "--out", str(tuned), *common]) == 0
+    info = json.loads((tuned / "run.json").read_text())
+    assert info["info"]["template"] == "compact" and info["train"]["loss"] == "sft"
+    assert main(["sft", "--base", str(base), "--out", str(tmp_path / "unmasked"), "--unmasked", *common]) == 0
+    assert json.loads((tmp_path / "unmasked" / "run.json").read_text())["train"]["loss"] == "lm"
+
+    capsys.readouterr()
+    assert main(["generate", "--model", str(tuned), "--instruction", "Reverse the words", "--input", "red cat",
+                 "--max-new-tokens", "4"]) == 0
+    assert capsys.readouterr().out.endswith("\n")
+    results = tmp_path / "results.json"
+    assert main(["eval", str(base), str(tuned), "--splits", "heldout_task", "--max-new-tokens", "4",
+                 "--json", str(results)]) == 0
+    table = json.loads(results.read_text())
+    assert set(table) == {"base", "sft"} and table["sft"]["heldout_task"]["n"] == 120
+
+
+def test_user_errors_are_one_line_messages_not_tracebacks(tmp_path, capsys):
+    assert main(["generate", "--model", str(tmp_path), "--prompt", "x", "--instruction", "y"]) == 2
+    assert "exactly one of --instruction" in capsys.readouterr().err
+    assert main(["generate", "--model", str(tmp_path / "missing"), "--prompt", "x"]) == 2
+    err = capsys.readouterr().err
+    assert "missing: no such run folder or checkpoint file" in err and "Traceback" not in err
