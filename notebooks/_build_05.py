@@ -7,19 +7,7 @@ Editing the cells here (rather than in Jupyter) keeps the notebook diffable and 
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
-
-md = new_markdown_cell
-
-
-def code(source: str):
-    cell = new_code_cell(source.strip("\n"))
-    cell.outputs, cell.execution_count = [], None
-    return cell
-
+from _nb import code, md, write
 
 cells = [
     md(r"""# 05 · RLHF, PPO và độ phân kỳ KL (RLHF with PPO and a KL leash) — §4
@@ -278,18 +266,32 @@ from IPython.display import Image, display
 display(Image(filename=str(WORK / "sweep" / "beta_sweep.png")))
 """),
     md(r"""**What a real run shows.** `docs/beta_sweep.json` and `docs/beta_sweep.png` hold the sweep
-of the course setting (SFT model with D = 128, 2 layers; reward model at ≈ 0.8 held-out accuracy;
-PPO with batch 32). The cell below prints its summary when the file is present. Read it against
-the article's claim: without the KL term (β = 0) the policy drifts far from $\pi_{ref}$ (KL of
-several nats per answer) and the learned reward rises while the gold reward falls —
-reward over-optimisation (Gao et al. 2023): PPO finds what the reward model *mistakes* for good
-answers. With β > 0 the KL stays small, and so does the damage.
+of the course setting: an SFT model with D = 128 and 2 layers (pretrained 400 steps, SFT 700),
+a reward model at 0.815 held-out pairwise accuracy, PPO for 60 iterations of 32 rollouts
+(`minift ppo --sweep 0,0.05,0.5 --iterations 60`, 4 minutes on 2 CPU cores). Final values are
+the mean of the last 5 iterations; every run starts at learned reward 1.83, gold reward 0.73:
 
-What the toy does **not** show cleanly: a collapse of the *next-token entropy*. Here the drifting
-policy's entropy rises rather than falls — its answers become strings the reference model would
-never write (the reward model scores them well), and on such unfamiliar prefixes the policy is
-uncertain. Mode collapse in the article's sense shows up as the loss of *correct, varied* answers
-(the gold reward), not necessarily as a lower per-token entropy."""),
+| β | learned reward | gold reward | KL (nats / answer) | entropy (nats / token) | distinct answers |
+|---|---|---|---|---|---|
+| 0    | 2.40 | 0.08 | 21.1 | 1.12 | 0.84 |
+| 0.05 | 2.42 | 0.30 |  9.2 | 1.37 | 0.84 |
+| 0.5  | 1.96 | 0.52 |  1.5 | 0.82 | 0.88 |
+
+* **Reward over-optimisation is real.** Without the leash (β = 0) the learned reward rises
+  (1.83 → 2.40) while the gold reward collapses (0.73 → 0.08): PPO found what the reward model
+  *mistakes* for good answers — many end in a stray "9" or are written in capitals, strings the
+  reward model never saw among the rejected answers (Gao et al. 2023 measure the same curve).
+* **The KL term is the leash.** The KL grows to 21 nats per answer at β = 0, 9 at β = 0.05 and
+  stays at 1.5 at β = 0.5; the gold reward falls in the same order (0.08, 0.30, 0.52). Against KL
+  (bottom row of the figure) the three runs lie on one curve: the KL, not β itself, is what
+  predicts how much of the true quality is lost. β = 0.5 keeps the most, at the price of the
+  smallest gain in learned reward.
+* **What the toy does not show cleanly is a falling entropy.** The drifting policies' next-token
+  entropy *rises* (0.57 → 1.1–1.4): their answers become strings the SFT model would never write,
+  and on such unfamiliar prefixes the small policy is unsure. The collapse shows instead in *what*
+  is said — the same degenerate suffix on every task, fewer distinct answers (0.875 → 0.84) and
+  the gold reward — rather than in the per-token entropy. A longer run at a smaller learning rate
+  (we tried 5e-5) drifts too slowly to show anything in 60 iterations; 2e-4 shows the effect."""),
     code(r"""
 recorded = Path("..") / "docs" / "beta_sweep.json"
 if not recorded.is_file():
@@ -319,12 +321,5 @@ Command line: `minift rm --sft RUN --out RUN_RM`, then
 `minift ppo --sft RUN --rm RUN_RM --beta 0.05 --out RUN_PPO` (or `--sweep 0,0.05,0.5`)."""),
 ]
 
-nb = new_notebook(cells=cells)
-nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-nb.metadata["language_info"] = {"name": "python"}
-
 if __name__ == "__main__":
-    out = Path(__file__).resolve().parent / "05_rlhf_ppo_kl.ipynb"
-    nbformat.validate(nb)
-    nbformat.write(nb, out)
-    print("wrote", out)
+    write(cells, "05_rlhf_ppo_kl.ipynb")

@@ -806,7 +806,10 @@ def train_ppo(
                                     config=config, ppo=ppo, eos_id=tokenizer.eos_id, pad_id=tokenizer.pad_id)
             responses = decode_responses(rollout, tokenizer)
             gold = gold_rewards(responses, prompts, index)
-            record = {"iteration": it, "beta": beta, **rollout_metrics(rollout), "gold_reward": float(gold.mean())}
+            record = {"iteration": it, "beta": beta, **rollout_metrics(rollout), "gold_reward": float(gold.mean()),
+                      # diversity: the prompts all differ, so a policy that says the same thing to
+                      # everything (mode collapse) shows up as few distinct answers
+                      "distinct_answers": len(set(responses)) / len(responses)}
             record["objective"] = record["reward"] - beta * record["kl_k1"]
             params, opt_state, stats = update(state.params, state.opt_state, rollout, update_key,
                                               jnp.asarray(beta, jnp.float32))

@@ -7,7 +7,8 @@ from the same SFT model, reward model, prompts and seed, and records per iterati
 * the *learned* reward $R_\phi$ — what PPO maximises,
 * the *gold* reward — the programmatic judge that labelled the preference pairs
   (``minift.coursedata.judge``), which PPO never sees,
-* the KL to $\pi_{ref}$ (k1 and k3, per sequence) and the policy's entropy.
+* the KL to $\pi_{ref}$ (k1 and k3, per sequence), the policy's entropy, and the fraction of
+  distinct answers in a batch (all prompts differ, so one answer for everything = mode collapse).
 
 With β = 0 nothing holds the policy near the SFT model: the KL grows, the entropy falls and the
 learned reward keeps rising after the gold one has stopped or fallen — reward over-optimisation
@@ -30,7 +31,8 @@ from minift.config import ModelConfig
 from minift.rlhf.ppo import PPOConfig, PromptSet, train_ppo
 
 QUANTITIES = (("reward", "learned reward $R_\\phi$"), ("gold_reward", "gold reward (judge)"),
-              ("kl_k1", "KL to $\\pi_{ref}$ (k1, nats / sequence)"), ("entropy", "entropy (nats / token)"))
+              ("kl_k1", "KL to $\\pi_{ref}$ (k1, nats / sequence)"), ("entropy", "entropy (nats / token)"),
+              ("distinct_answers", "distinct answers / batch"))
 FINAL_WINDOW = 5  # "final" values average the last iterations: one batch of 32 rollouts is noisy
 
 
@@ -112,19 +114,19 @@ def plot_sweep(results: dict, path: str | Path) -> Path:
 
     histories = results["history"]
     colours = {name: f"C{i}" for i, name in enumerate(histories)}
-    fig, axes = plt.subplots(2, 4, figsize=(17, 7))
+    fig, axes = plt.subplots(2, len(QUANTITIES), figsize=(4.2 * len(QUANTITIES), 7))
     for ax, (key, label) in zip(axes[0], QUANTITIES):
         for name, h in histories.items():
             x, y = [r["iteration"] for r in h], [r[key] for r in h]
             ax.plot(x, y, color=colours[name], lw=0.6, alpha=0.4)
             ax.plot(x, smooth(y), color=colours[name], lw=2, label=f"β = {name}")
         ax.set(xlabel="PPO iteration", title=label)
-    for ax, (key, label) in zip(axes[1], (QUANTITIES[0], QUANTITIES[1], QUANTITIES[3])):
+    for ax, (key, label) in zip(axes[1], [q for q in QUANTITIES if q[0] != "kl_k1"]):
         for name, h in histories.items():
             ax.plot(smooth([r["kl_k1"] for r in h]), smooth([r[key] for r in h]), "o-", ms=2.5, lw=1.2,
                     color=colours[name], label=f"β = {name}")
         ax.set(xlabel="KL to $\\pi_{ref}$ (k1, nats / answer)", title=f"{label} vs KL")
-    ax = axes[1, 3]
+    ax = axes[1, -1]
     for name, h in histories.items():
         gap = smooth([r["reward"] - r["gold_reward"] for r in h])
         ax.plot([r["iteration"] for r in h], gap, color=colours[name], lw=2, label=f"β = {name}")
