@@ -34,7 +34,7 @@ PRETRAIN_DEFAULTS = dict(steps=120, batch_size=32, learning_rate=2e-3, warmup_st
                          eval_every=40, checkpoint_every=40)
 SFT_DEFAULTS = dict(steps=400, batch_size=32, learning_rate=1e-3, warmup_steps=30, loss="sft",
                     eval_every=100, checkpoint_every=100)
-SFT_BUCKETS = (32, 64, 128, 256)
+SFT_BUCKETS = (24, 32, 40, 64, 128, 256)  # course examples are 16-35 tokens: 77% fit 24
 
 
 # --- data ------------------------------------------------------------------------------------
