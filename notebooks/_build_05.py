@@ -55,9 +55,9 @@ from minift.tokenizer import default_tokenizer
 SMALL = os.environ.get("MINIFT_NOTEBOOK_SMALL") == "1"
 WORK = Path(tempfile.mkdtemp(prefix="minift05_"))
 if SMALL:  # seconds: a tiny model, a handful of steps — checks the notebook runs, not the science
-    D, PRETRAIN, SFT, RM_STEPS, ITERS, BATCH, NEW = 64, 30, 40, 30, 3, 8, 6
+    D, PRETRAIN, SFT, RM_STEPS, ITERS, BATCH, NEW, BUCKETS = 64, 20, 20, 20, 2, 8, 6, (96,)
 else:      # minutes on 2 CPU cores: the setting whose numbers mean something
-    D, PRETRAIN, SFT, RM_STEPS, ITERS, BATCH, NEW = 128, 250, 350, 120, 25, 32, 12
+    D, PRETRAIN, SFT, RM_STEPS, ITERS, BATCH, NEW, BUCKETS = 128, 250, 350, 120, 25, 32, 12, (48, 64, 96)
 tok = default_tokenizer()
 T0 = time.perf_counter()
 print("small setting" if SMALL else "full setting", "| work folder", WORK)
@@ -83,7 +83,7 @@ else:
     examples = [e for e in data.load_examples(SAMPLES_DIR / INSTRUCTIONS_FILE) if e.split == "train"]
     encoded, _ = data.encode_dataset(examples, tok, 96, template=TEMPLATE)
     sft_run = train.fit(WORK / "sft", cfg, base.params,
-                        lambda e: data.batches(encoded, 32, buckets=(48, 64, 96), pad_id=tok.pad_id, seed=(1, e)),
+                        lambda e: data.batches(encoded, 32, buckets=BUCKETS, pad_id=tok.pad_id, seed=(1, e)),
                         train.TrainConfig(steps=SFT, batch_size=32, learning_rate=2e-3, warmup_steps=10,
                                           eval_every=0, checkpoint_every=0),
                         progress=False, info={"template": TEMPLATE})
@@ -211,8 +211,7 @@ minibatches — clipped policy loss + ½·clipped value loss (− entropy bonus,
 jit-compiled function (two nested `lax.scan`s). Its statistics are per (epoch, minibatch): the
 first minibatch has ratio 1 and clips nothing; later ones have moved."""),
     code(r"""
-optimizer = ppo.optim.make_optimizer(settings.learning_rate, 100, 0, weight_decay=0.0, end_lr_ratio=1.0)
-update = ppo.make_ppo_update(cfg, optimizer, settings)
+optimizer, update = ppo.ppo_optimizer_and_update(cfg, settings)  # the sweep below reuses this compiled update
 policy, opt_state, stats = update(policy, optimizer.init(policy), roll, jax.random.PRNGKey(1), jnp.float32(settings.beta))
 for name in ("ratio_mean", "clip_frac", "approx_kl", "value_loss"):
     print(f"{name:10}", np.asarray(stats[name]).round(4).tolist())
@@ -279,8 +278,8 @@ the mean of the last 5 iterations; every run starts at learned reward 1.83, gold
 
 * **Reward over-optimisation is real.** Without the leash (β = 0) the learned reward rises
   (1.83 → 2.40) while the gold reward collapses (0.73 → 0.08): PPO found what the reward model
-  *mistakes* for good answers — many end in a stray "9" or are written in capitals, strings the
-  reward model never saw among the rejected answers (Gao et al. 2023 measure the same curve).
+  *mistakes* for good answers — at the end many carry a stray "9" or switch to capitals
+  (Gao et al. 2023 measure the same curve on real reward models).
 * **The KL term is the leash.** The KL grows to 21 nats per answer at β = 0, 9 at β = 0.05 and
   stays at 1.5 at β = 0.5; the gold reward falls in the same order (0.08, 0.30, 0.52). Against KL
   (bottom row of the figure) the three runs lie on one curve: the KL, not β itself, is what

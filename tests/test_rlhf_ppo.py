@@ -74,8 +74,9 @@ def test_first_rollout_kl_is_exactly_zero_and_logps_match_the_sampler(sft, rm, p
 def test_update_first_minibatch_ratio_one_no_clip_and_reference_frozen(sft, rm, prompts, tok, cfg):
     ref_before = jax.tree.map(np.array, sft)
     params = P.init_policy(sft, cfg)
-    optimizer = P.optim.make_optimizer(SETTINGS.learning_rate, 8, 0, weight_decay=0.0)
-    update = P.make_ppo_update(cfg, optimizer, SETTINGS)
+    optimizer, update = P.ppo_optimizer_and_update(cfg, SETTINGS)
+    # runs of a beta sweep share the compiled update (beta is an argument, not a constant)
+    assert P.ppo_optimizer_and_update(cfg, P.PPOConfig(**{**SETTINGS.__dict__, "beta": 0.5}))[1] is update
     opt_state = optimizer.init(params)
     for it in range(2):
         r = rollout(params, sft, rm, prompts, tok, cfg, seed=it)

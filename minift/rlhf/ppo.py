@@ -36,10 +36,11 @@ Deviations from the papers, on purpose:
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, NamedTuple, Sequence
 
@@ -754,6 +755,20 @@ def rollout_metrics(rollout: Rollout) -> dict[str, float]:
     }
 
 
+@functools.lru_cache(maxsize=8)
+def _optimizer_and_update(config: ModelConfig, ppo: PPOConfig) -> tuple[optax.GradientTransformation, Callable]:
+    optimizer = optim.make_optimizer(ppo.learning_rate, ppo.iterations * ppo.epochs * ppo.minibatches,
+                                     0, weight_decay=0.0, end_lr_ratio=1.0)  # constant rate, no warm-up
+    return optimizer, make_ppo_update(config, optimizer, ppo)
+
+
+def ppo_optimizer_and_update(config: ModelConfig, ppo: PPOConfig) -> tuple[optax.GradientTransformation, Callable]:
+    """The optimizer and the jit'd update for these settings, shared by runs that differ only in what
+    the update does not depend on (β is an argument of the update; seed and the β controller are
+    outside it): the runs of a β sweep compile the update once."""
+    return _optimizer_and_update(config, replace(ppo, beta=0.0, kl_target=0.0, kl_horizon=1.0, seed=0))
+
+
 class PPOState(NamedTuple):
     params: dict  # {"policy": Transformer params, "value_head": {...}}
     opt_state: optax.OptState
@@ -782,9 +797,7 @@ def train_ppo(
     check_backbone_matches(rm_config, config)
     ref_params = sft_params
     params = init_policy(sft_params, config)
-    optimizer = optim.make_optimizer(ppo.learning_rate, ppo.iterations * ppo.epochs * ppo.minibatches,
-                                     0, weight_decay=0.0, end_lr_ratio=1.0)
-    update = make_ppo_update(config, optimizer, ppo)
+    optimizer, update = ppo_optimizer_and_update(config, ppo)
     controller = AdaptiveKL(ppo.beta, ppo.kl_target, ppo.kl_horizon) if ppo.kl_target > 0 else FixedKL(ppo.beta)
     state = PPOState(params, optimizer.init(params), controller, jax.random.PRNGKey(ppo.seed), 0)
     rng = np.random.default_rng(ppo.seed)
