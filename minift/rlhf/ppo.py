@@ -880,9 +880,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="comma-separated betas, e.g. 0,0.05,0.5: one run each, results.json and figures")
     parser.add_argument("--prompts", type=Path, default=None, help="instructions JSONL (default: bundled)")
     parser.add_argument("--template", default=None, help="prompt template (default: the SFT run's)")
-    defaults = PPOConfig()
-    for name, value in asdict(defaults).items():
-        parser.add_argument("--" + name.replace("_", "-"), type=type(value), default=value)
+    choices = {"kl_kind": KL_KINDS, "kl_placement": KL_PLACEMENTS}
+    for name, value in asdict(PPOConfig()).items():  # one flag per PPOConfig field, same defaults
+        parser.add_argument("--" + name.replace("_", "-"), type=type(value), default=value,
+                            choices=choices.get(name), help=f"PPOConfig.{name} (default {value})")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -485,7 +485,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = RMConfig()
     for name in ("steps", "batch_size", "learning_rate", "max_len", "eval_every", "seed"):
         value = getattr(defaults, name)
-        parser.add_argument("--" + name.replace("_", "-"), type=type(value), default=value)
+        parser.add_argument("--" + name.replace("_", "-"), type=type(value), default=value,
+                            help=f"RMConfig.{name} (default {value})")
 
 
 def run(args: argparse.Namespace) -> int:
