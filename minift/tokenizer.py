@@ -21,10 +21,14 @@ Choices, and why:
   prompt would no longer be the prompt. Unicode normalisation is the data loader's job:
   ``minift.data`` turns text into NFC, the form in which each Vietnamese letter with its
   diacritics ("ệ") is one code point, which is also how the tokenizer was trained.
-* **No dummy prefix** (``add_dummy_prefix=False``): "Paris" is not silently encoded as
-  " Paris". Then ``encode(a) + encode(b)`` decodes to ``a + b``, which the data pipeline relies on
-  when it encodes the prompt and the response separately. (A Llama model has the prefix; with it
-  a separately encoded response decodes with one extra leading space, as in Hugging Face.)
+* **A dummy prefix** (``add_dummy_prefix=True``, as in Llama): every ``encode`` call reads its
+  text as if it followed a space, so a word has the *same* piece at the start of a text as in
+  the middle of one ("▁cat" in "cat" and in "a cat"). This matters for instruction data: the
+  prompt and the response are encoded separately, and without the prefix the first word of
+  every response would be a different, rarer piece than the same word in the input — copying a
+  word (reverse, first word, upper-case...) would need a learned translation for each word.
+  ``decode`` removes the prefix again, so ``decode(encode(s)) == s`` still holds, while
+  ``decode(encode(a) + encode(b))`` is ``a + " " + b``, as in Hugging Face's Llama tokenizer.
 * **Deterministic training**: one thread, every sentence used in file order, the model written
   from memory (so no input path is stored in it): the same text gives a byte-identical model.
 """
@@ -178,7 +182,7 @@ def train_tokenizer(
             byte_fallback=True,
             normalization_rule_name="identity",  # see the module docstring: keeps decode(encode(s)) == s
             remove_extra_whitespaces=False,
-            add_dummy_prefix=False,
+            add_dummy_prefix=True,  # see the module docstring
             split_digits=True,  # one piece per digit: numbers are read digit by digit, as in Llama
             pad_id=pad_id,
             unk_id=unk_id,

@@ -402,6 +402,7 @@ def test_course_tokenizer_encodes_the_course_data():
     for ex in examples[:20]:
         enc = encode(ex, tok, 257)
         assert enc is None or enc.ids[enc.loss_mask == 1].tolist() == tok.encode(ex.response) + [tok.eos_id]
-        assert enc is None or tok.decode(enc.ids) == format_prompt(ex) + ex.response
+        # prompt and response are encoded apart, each with the tokenizer's dummy-prefix space
+        assert enc is None or tok.decode(enc.ids) == format_prompt(ex) + " " + ex.response
     batch = next(batches(encoded, 8, pad_id=tok.pad_id, seed=0))
     assert batch.tokens.shape[0] == 8

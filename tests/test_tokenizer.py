@@ -60,7 +60,7 @@ def test_vietnamese_letters_seen_in_training_are_pieces_not_bytes(tok):
     pieces = tok.pieces("Hãy dịch câu này sang tiếng Việt")
     assert not any(p.startswith("<0x") for p in pieces), pieces
     # ... and an unseen one still encodes, as its UTF-8 bytes (3 pieces for a 3-byte character)
-    assert tok.pieces("日") == ["<0xE6>", "<0x97>", "<0xA5>"]
+    assert tok.pieces("日") == ["▁", "<0xE6>", "<0x97>", "<0xA5>"]  # the dummy-prefix space, then bytes
 
 
 def test_nfd_text_also_round_trips(tok):
@@ -88,10 +88,12 @@ def test_the_space_symbol_is_the_one_exception(tok):
     assert tok.decode(tok.encode("a\u2581b")) == "a b"
 
 
-def test_concatenated_encodings_decode_to_the_concatenation(tok):
-    # no dummy prefix: data.encode relies on this when it encodes prompt and response separately
+def test_a_word_has_the_same_piece_at_the_start_as_in_the_middle(tok):
+    # the dummy prefix: a separately encoded response starts with the pieces the input used
+    for text in ("Hãy dịch", "cat blue"):
+        assert tok.encode(text) == tok.encode("x " + text)[len(tok.encode("x")):]
     a, b = "### Response:\n", "Hãy dịch"
-    assert tok.decode(tok.encode(a) + tok.encode(b)) == a + b
+    assert tok.decode(tok.encode(a) + tok.encode(b)) == a + " " + b
 
 
 def test_special_ids_and_bos_eos(tok):
