@@ -57,7 +57,7 @@ WORK = Path(tempfile.mkdtemp(prefix="minift05_"))
 if SMALL:  # seconds: a tiny model, a handful of steps — checks the notebook runs, not the science
     D, PRETRAIN, SFT, RM_STEPS, ITERS, BATCH, NEW, BUCKETS = 64, 20, 20, 20, 2, 8, 6, (96,)
 else:      # minutes on 2 CPU cores: the setting whose numbers mean something
-    D, PRETRAIN, SFT, RM_STEPS, ITERS, BATCH, NEW, BUCKETS = 128, 250, 350, 120, 25, 32, 12, (48, 64, 96)
+    D, PRETRAIN, SFT, RM_STEPS, ITERS, BATCH, NEW, BUCKETS = 128, 250, 550, 100, 25, 32, 12, (48, 64, 96)
 tok = default_tokenizer()
 T0 = time.perf_counter()
 print("small setting" if SMALL else "full setting", "| work folder", WORK)
