@@ -288,7 +288,7 @@ def _decoder(
     return rms_norm(x, params["final_norm"], config.norm_eps), new_cache
 
 
-def _lm_head(params: Params, h: Array, config: ModelConfig) -> Array:
+def lm_head(params: Params, h: Array, config: ModelConfig) -> Array:
     """(B, T, D) -> logits (B, T, V), in at least float32 so log-softmax downstream stays accurate."""
     out = jnp.promote_types(h.dtype, jnp.float32)
     if config.tie_embeddings:
@@ -348,7 +348,7 @@ def forward(
     Jit with `jax.jit(forward, static_argnames="config")`.
     """
     h = hidden_states(params, tokens, config, positions=positions, attention_mask=attention_mask)
-    return _lm_head(params, h, config)
+    return lm_head(params, h, config)
 
 
 def forward_cached(
@@ -385,4 +385,4 @@ def forward_cached(
     if key_mask is not None:
         mask = mask & key_mask.astype(bool)[:, None, :]  # (B, 1, S)
     h, new_cache = _decoder(params, tokens, positions, mask, config, cache, index)
-    return _lm_head(params, h, config), new_cache
+    return lm_head(params, h, config), new_cache

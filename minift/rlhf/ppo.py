@@ -578,7 +578,7 @@ def response_outputs(params: dict, tokens: Array, attention_mask: Array, n_respo
     h = model.hidden_states(params["policy"], tokens, config, positions=positions_from_mask(attention_mask),
                             attention_mask=attention_mask)  # (B, P + N, D)
     h = h[:, -n_response - 1 : -1, :]  # (B, N, D) the states before each response token
-    logits = model._lm_head(params["policy"], h, config)  # (B, N, V)
+    logits = model.lm_head(params["policy"], h, config)  # (B, N, V)
     head = params["value_head"]
     values = jnp.einsum("btd,d->bt", jax.lax.stop_gradient(h), head["w"]) + head["b"]  # (B, N)
     return logits, values
