@@ -46,6 +46,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
+from minift.tokenizer import read_text
+
 if TYPE_CHECKING:
     from minift.tokenizer import Tokenizer
 
@@ -400,17 +402,7 @@ END_OF_TEXT = "<|endoftext|>"
 
 def _read_text(path: Path) -> str:
     """A file's text; clear errors for a missing file or bytes that are not UTF-8."""
-    if not path.is_file():
-        raise FileNotFoundError(f"data file not found: {path}")
-    raw = path.read_bytes()
-    try:
-        return raw.decode("utf-8-sig")  # -sig: a leading byte-order mark is dropped, not parsed
-    except UnicodeDecodeError as err:
-        line = raw[: err.start].count(b"\n") + 1
-        raise ValueError(
-            f"{path}:{line}: not UTF-8 text (byte 0x{raw[err.start]:02x} at offset {err.start}). "
-            f"Re-save the file as UTF-8."
-        ) from None
+    return read_text(path, "data file")
 
 
 def _numbered_jsonl(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:

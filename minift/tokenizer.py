@@ -128,20 +128,25 @@ class Tokenizer:
         )
 
 
-def read_lines(path: str | os.PathLike) -> list[str]:
-    """The non-empty lines of a UTF-8 text file, NFC-normalised (one document or sentence each)."""
+def read_text(path: str | os.PathLike, what: str = "text file") -> str:
+    """A UTF-8 file's text; errors name the file (and the line of the first non-UTF-8 byte)."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"text file not found: {path}")
+        raise FileNotFoundError(f"{what} not found: {path}")
     raw = path.read_bytes()
     try:
-        text = raw.decode("utf-8")
+        return raw.decode("utf-8-sig")  # -sig: a leading byte-order mark is dropped, not parsed
     except UnicodeDecodeError as err:
         line = raw[: err.start].count(b"\n") + 1
         raise ValueError(
             f"{path}:{line}: not UTF-8 text (byte 0x{raw[err.start]:02x} at offset {err.start}). "
             f"Re-save the file as UTF-8."
         ) from None
+
+
+def read_lines(path: str | os.PathLike) -> list[str]:
+    """The non-empty lines of a UTF-8 text file, NFC-normalised (one document or sentence each)."""
+    text = read_text(path)
     return [unicodedata.normalize("NFC", line) for line in text.splitlines() if line.strip()]
 
 
