@@ -834,30 +834,30 @@ def _corpus_writers(rng: random.Random) -> dict[str, Callable[[], str]]:
         intro = pick(("", "Tom is learning Vietnamese.", "Anna keeps a notebook of Vietnamese words.",
                       "Today we learned some new words.", "Learning a new language is fun.",
                       "My friend from Hanoi taught me a few words."))
-        body = sentences(('In Vietnamese, "{en}" is "{vi}".', 'The Vietnamese word for "{en}" is "{vi}".',
-                          '"{vi}" means "{en}" in English.',
-                          'When people in Vietnam say "{vi}", they mean "{en}".',
-                          'My teacher says that "{en}" is "{vi}" in Vietnamese.',
-                          'We learned that "{vi}" is the Vietnamese for "{en}".'), rng.randint(2, 3), entry)
+        body = sentences(('In Vietnamese, {en} is {vi}.', 'The Vietnamese word for {en} is {vi}.',
+                          'The word {vi} means {en} in English.',
+                          'When people in Vietnam say {vi}, they mean {en}.',
+                          'My teacher says that {en} is {vi} in Vietnamese.',
+                          'We learned that {vi} is the Vietnamese for {en}.'), rng.randint(2, 3), entry)
         return " ".join(([intro] if intro else []) + body)
 
     def lexicon_vi() -> str:
         intro = pick(("", "Minh đang học tiếng Anh.", "Hôm nay chúng tôi học từ mới.",
                       "Mai có một quyển sổ ghi từ tiếng Anh.", "Học ngoại ngữ rất vui."))
-        body = sentences(('Trong tiếng Anh, "{vi}" là "{en}".',
-                          'Từ "{en}" trong tiếng Anh có nghĩa là "{vi}".',
-                          'Người Anh nói "{en}", còn người Việt nói "{vi}".',
-                          'Trong tiếng Việt, "{en}" được nói là "{vi}".',
-                          'Cô giáo nói rằng "{vi}" trong tiếng Anh là "{en}".'), rng.randint(2, 3), entry)
+        body = sentences(('Trong tiếng Anh, {vi} là {en}.',
+                          'Từ {en} trong tiếng Anh có nghĩa là {vi}.',
+                          'Người Anh nói {en}, còn người Việt nói {vi}.',
+                          'Trong tiếng Việt, {en} được nói là {vi}.',
+                          'Cô giáo nói rằng {vi} trong tiếng Anh là {en}.'), rng.randint(2, 3), entry)
         return " ".join(([intro] if intro else []) + body)
 
     def phrase_pair() -> str:
         en, vi = phrases()
         name = pick(("Mai", "Minh", "Tom", "Anna"))
-        return pick((f'{name} says "{vi}" to a friend. It means "{en}".',
-                     f'When {name} wants to say "{en}" in Vietnamese, {name} says "{vi}".',
-                     f'{name} nói "{en}" bằng tiếng Anh, nghĩa là "{vi}".',
-                     f'Câu "{vi}" trong tiếng Anh là "{en}". {name} nói câu đó mỗi ngày.'))
+        return pick((f'{name} says {vi} to a friend. It means {en}.',
+                     f'When {name} wants to say {en} in Vietnamese, {name} says {vi}.',
+                     f'{name} nói {en} bằng tiếng Anh, nghĩa là {vi}.',
+                     f'Câu {vi} trong tiếng Anh là {en}. {name} nói câu đó mỗi ngày.'))
 
     def story_en() -> str:
         def one() -> str:
@@ -923,10 +923,10 @@ def _corpus_writers(rng: random.Random) -> dict[str, Callable[[], str]]:
         if rng.random() < 0.4:
             pos, neg = SENTIMENT_WORDS[lang]
             p1, p2 = rng.sample(pos, 2)
-            doc.append(pick((f'Words like "{p1}" and "{p2}" are positive words.',
-                             f'The word "{pick(neg)}" has a negative meaning.')) if lang == "en" else
-                       pick((f'Những từ như "{p1}" và "{p2}" mang ý nghĩa tích cực.',
-                             f'Từ "{pick(neg)}" mang ý nghĩa tiêu cực.')))
+            doc.append(pick((f'Words like {p1} and {p2} are positive words.',
+                             f'The word {pick(neg)} has a negative meaning.')) if lang == "en" else
+                       pick((f'Những từ như {p1} và {p2} mang ý nghĩa tích cực.',
+                             f'Từ {pick(neg)} mang ý nghĩa tiêu cực.')))
         return " ".join(doc)
 
     def numbers(lang: str) -> str:
@@ -938,26 +938,26 @@ def _corpus_writers(rng: random.Random) -> dict[str, Callable[[], str]]:
         n = rng.randint(1, 10)
         if lang == "en":
             options = (f"{a} is bigger than {b}.", f"{b} is smaller than {a}.",
-                       f'From small to big, "{listed}" is "{ordered}".',
-                       f'The biggest number in "{listed}" is {biggest}.',
-                       f'The smallest number in "{listed}" is {min(xs)}.',
+                       f'From small to big, the list {listed} is {ordered}.',
+                       f'The biggest number in the list {listed} is {biggest}.',
+                       f'The smallest number in the list {listed} is {min(xs)}.',
                        f"{_cap(_EN_NUMBER[n])} is written {n}.", "Counting up: one, two, three, four, five.")
         else:
             options = (f"{a} lớn hơn {b}.", f"{b} nhỏ hơn {a}.",
-                       f'Từ nhỏ đến lớn, "{listed}" là "{ordered}".',
-                       f'Số lớn nhất trong "{listed}" là {biggest}.',
-                       f'Số nhỏ nhất trong "{listed}" là {min(xs)}.',
+                       f'Từ nhỏ đến lớn, dãy số {listed} là {ordered}.',
+                       f'Số lớn nhất trong dãy số {listed} là {biggest}.',
+                       f'Số nhỏ nhất trong dãy số {listed} là {min(xs)}.',
                        f"Số {_VI_NUMBER[n]} viết là {n}.", "Đếm: một, hai, ba, bốn, năm.")
         return " ".join(rng.sample(options, 3))
 
     def letters() -> str:
         w = " ".join(rng.sample(WORDS, rng.randint(1, 2)))
         vi = pick(LEXICON)[1]
-        return " ".join(rng.sample((f'In capital letters, "{w}" is written "{w.upper()}".',
-                                    f'Written in small letters, "{w.upper()}" becomes "{w}".',
-                                    f'The sign said "{w.upper()}" in big letters.',
-                                    f'Chữ "{vi}" viết hoa là "{vi.upper()}".',
-                                    f'Viết thường, "{vi.upper()}" là "{vi}".'), 2))
+        return " ".join(rng.sample((f'In capital letters, {w} is written {w.upper()}.',
+                                    f'Written in small letters, {w.upper()} becomes {w}.',
+                                    f'The sign said {w.upper()} in big letters.',
+                                    f'Chữ {vi} viết hoa là {vi.upper()}.',
+                                    f'Viết thường, {vi.upper()} là {vi}.'), 2))
 
     def words(lang: str) -> str:
         # The word manipulations of the tasks, stated (never asked for): the base model learns to
@@ -966,19 +966,19 @@ def _corpus_writers(rng: random.Random) -> dict[str, Callable[[], str]]:
         phrase, w = " ".join(ws), pick(ws)
         rev = " ".join(reversed(ws[:3]))
         if lang == "en":
-            options = (f'The phrase "{phrase}" has {_EN_NUMBER[len(ws)]} words.',
-                       f'In "{phrase}", the first word is "{ws[0]}".',
-                       f'In "{phrase}", the last word is "{ws[-1]}".',
-                       f'In "{phrase}", the second word is "{ws[1]}".',
-                       f'Read backwards, "{" ".join(ws[:3])}" becomes "{rev}".',
-                       f'A child said "{w} {w}", saying the word "{w}" twice.')
+            options = (f'The phrase {phrase} has {_EN_NUMBER[len(ws)]} words.',
+                       f'In the phrase {phrase}, the first word is {ws[0]}.',
+                       f'In the phrase {phrase}, the last word is {ws[-1]}.',
+                       f'In the phrase {phrase}, the second word is {ws[1]}.',
+                       f'Read backwards, {" ".join(ws[:3])} becomes {rev}.',
+                       f'A child said {w} {w}, saying the word {w} twice.')
         else:
-            options = (f'Cụm từ "{phrase}" có {_VI_NUMBER[len(ws)]} từ.',
-                       f'Trong "{phrase}", từ đầu tiên là "{ws[0]}".',
-                       f'Trong "{phrase}", từ cuối cùng là "{ws[-1]}".',
-                       f'Trong "{phrase}", từ thứ hai là "{ws[1]}".',
-                       f'Đọc ngược lại, "{" ".join(ws[:3])}" thành "{rev}".',
-                       f'Em bé nói "{w} {w}", nói từ "{w}" hai lần.')
+            options = (f'Cụm từ {phrase} có {_VI_NUMBER[len(ws)]} từ.',
+                       f'Trong cụm từ {phrase}, từ đầu tiên là {ws[0]}.',
+                       f'Trong cụm từ {phrase}, từ cuối cùng là {ws[-1]}.',
+                       f'Trong cụm từ {phrase}, từ thứ hai là {ws[1]}.',
+                       f'Đọc ngược lại, {" ".join(ws[:3])} thành {rev}.',
+                       f'Em bé nói {w} {w}, nói từ {w} hai lần.')
         return " ".join(rng.sample(options, 3))
 
     return {"lexicon_en": lexicon_en, "lexicon_vi": lexicon_vi, "phrase_pair": phrase_pair,

@@ -29,7 +29,10 @@ Policies (each has a test in ``tests/test_data.py``):
   ``pad_id == eos_id``, and the closing EOS must stay in the loss.
 * **Fixed shapes**: ``batches`` pads every batch to one of a few bucket lengths and to exactly
   ``batch_size`` rows (extra rows are all padding, loss_mask 0), so a jit-compiled train step
-  compiles once per bucket. Padding is on the right, after the real tokens, so causal attention
+  compiles once per bucket. Rows are *not* grouped by length unless asked: in instruction data
+  length goes with the task, so length-grouped batches are one-task batches, and the model
+  chases one task after another (measured on the course data: 12.5% vs 22.5% held-out exact
+  match after 300 SFT steps, grouped vs mixed). Padding is on the right, after the real tokens, so causal attention
   never lets a real position see it and no attention mask is needed in training.
 * **Text is NFC-normalised** by the loaders, so a Vietnamese letter such as "ệ" is always one
   code point and always gets the same tokens (see ``minift.tokenizer``).
@@ -94,7 +97,19 @@ COMPACT = Template(
     without_input="### Instruction:\n{instruction}\n\n### Response:\n",
 )
 
-TEMPLATES: dict[str, Template] = {"alpaca": ALPACA, "compact": COMPACT}
+# The course's template: the same headers, each field on its header's line. A SentencePiece
+# tokenizer with a dummy prefix (as Llama's) cuts a word after a space and the same word after a
+# newline into different pieces: "### Input:\ndog cat" starts with 'dog', while the answer "dog"
+# is encoded as '▁dog'. Copying the first input word would then need a per-word mapping from one
+# piece to the other. After "Input: " every input word and every response word is the same piece
+# as in running text ('▁dog'), which a ~1M-parameter model learning copy tasks in minutes needs.
+INLINE = Template(
+    with_input="### Instruction: {instruction}\n### Input: {input}\n### Response:\n",
+    without_input="### Instruction: {instruction}\n### Response:\n",
+)
+
+TEMPLATES: dict[str, Template] = {"alpaca": ALPACA, "compact": COMPACT, "inline": INLINE}
+COURSE_TEMPLATE = "inline"  # the template the course's runs (minift sft, minift demo) train with
 
 
 def get_template(name: str) -> Template:
@@ -306,35 +321,40 @@ def batches(
     seed: int | Sequence[int],
     shuffle: bool = True,
     drop_last: bool = False,
+    group_by_length: bool = False,
 ) -> Iterator[Batch]:
-    """Fixed-shape Batches: each ``(batch_size, bucket)``, rows grouped by length bucket.
+    """Fixed-shape Batches, each ``(batch_size, bucket)``.
 
-    A row of L ids gives L-1 next-token pairs and goes to the smallest bucket ``>= L-1``. With
-    ``shuffle``, rows are shuffled within their bucket and the batches' order is shuffled, both
-    from ``seed`` (reproducible; pass e.g. ``(seed, epoch)`` for a new order each epoch). The last
-    batch of a bucket is filled up with padding rows unless ``drop_last``.
+    A row of L ids gives L-1 next-token pairs; a batch is padded to the smallest bucket ``>=``
+    its longest row. By default rows are drawn in one shuffled order (from ``seed``: pass e.g.
+    ``(seed, epoch)`` for a new order each epoch), so every batch is a random sample of the data.
+    ``group_by_length`` puts only rows of the same bucket together (less padding, but batches
+    are no longer random samples: see the module docstring); their batches come in shuffled
+    order. The last, short batch is filled up with padding rows unless ``drop_last``.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     rng = np.random.default_rng(seed)
-    by_bucket: dict[int, list[int]] = {}
+    lengths = []
     for i, row in enumerate(encoded):
         if len(row.ids) < 2:
             raise ValueError(f"row {i} has {len(row.ids)} id(s); a next-token pair needs at least 2")
-        by_bucket.setdefault(bucket_length(len(row.ids) - 1, buckets), []).append(i)
-    chunks: list[tuple[int, list[int]]] = []
-    for length in sorted(by_bucket):
-        order = by_bucket[length]
+        lengths.append(bucket_length(len(row.ids) - 1, buckets))
+    groups: list[list[int]] = [list(range(len(encoded)))]
+    if group_by_length:
+        groups = [[i for i in range(len(encoded)) if lengths[i] == b] for b in sorted(set(lengths))]
+    chunks: list[list[int]] = []
+    for order in groups:
         if shuffle:
             order = [order[j] for j in rng.permutation(len(order))]
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
             if len(chunk) == batch_size or not drop_last:
-                chunks.append((length, chunk))
-    if shuffle:
+                chunks.append(chunk)
+    if shuffle and group_by_length:
         chunks = [chunks[j] for j in rng.permutation(len(chunks))]
-    for length, chunk in chunks:
-        yield collate([encoded[i] for i in chunk], batch_size, length, pad_id)
+    for chunk in chunks:
+        yield collate([encoded[i] for i in chunk], batch_size, max(lengths[i] for i in chunk), pad_id)
 
 
 def epoch_batches(

@@ -246,7 +246,7 @@ def default_training_texts(samples_dir: str | os.PathLike = SAMPLES_DIR) -> list
     texts = read_lines(samples_dir / "corpus.txt")
     for example in data.load_examples(samples_dir / "instructions.jsonl"):
         if example.split in ("", "train"):
-            texts += [data.format_prompt(example), example.response]
+            texts += [data.format_prompt(example, data.COURSE_TEMPLATE), example.response]
     for template in data.TEMPLATES.values():
         texts += [template.with_input, template.without_input]
     preferences = samples_dir / "preferences.jsonl"

@@ -58,6 +58,20 @@ def test_format_prompt_with_and_without_input():
     assert "{input}" in format_prompt(Example("say {input}", "", "x"))
 
 
+def test_inline_template_gives_input_words_the_pieces_the_response_uses(course_tokenizer):
+    # With a dummy-prefix tokenizer, a word after a newline is another piece than after a space:
+    # copying the first input word needs a piece mapping with "compact", none with "inline".
+    ex = Example("Give the first word.", "tiger fish", "tiger")
+    answer = course_tokenizer.encode(ex.response)  # encoded alone, as minift.data encodes responses
+
+    def contains(ids, part):
+        return any(ids[i : i + len(part)] == part for i in range(len(ids)))
+
+    assert contains(course_tokenizer.encode(format_prompt(ex, "inline")), answer)
+    assert not contains(course_tokenizer.encode(format_prompt(ex, "compact")), answer)
+    assert format_prompt(ex, "inline") == "### Instruction: Give the first word.\n### Input: tiger fish\n### Response:\n"
+
+
 def test_unknown_template_lists_the_known_ones(tok):
     with pytest.raises(ValueError, match="unknown prompt template 'chatml'.*alpaca, compact"):
         encode(EX, tok, 100, template="chatml")
@@ -181,11 +195,12 @@ def _row_ids(batch):
     return [int(x) - 10_000 for x in first if x >= 10_000]
 
 
-def test_batches_have_fixed_bucket_shapes_and_cover_every_row_once():
+@pytest.mark.parametrize("group_by_length", [False, True])
+def test_batches_have_fixed_bucket_shapes_and_cover_every_row_once(group_by_length):
     lengths = np.random.default_rng(1).integers(2, 200, size=53)
     rows = _rows(lengths)
     buckets = (32, 64, 128, 256)
-    out = list(batches(rows, 8, buckets=buckets, pad_id=0, seed=3))
+    out = list(batches(rows, 8, buckets=buckets, pad_id=0, seed=3, group_by_length=group_by_length))
     seen = []
     for batch in out:
         B, T = batch.tokens.shape
@@ -203,6 +218,20 @@ def test_batches_have_fixed_bucket_shapes_and_cover_every_row_once():
         assert batch.loss_mask[len(ids) :].sum() == 0  # filler rows never count
         seen += ids
     assert sorted(seen) == list(range(len(rows)))
+
+
+def test_batches_are_random_samples_unless_grouped_by_length():
+    # In instruction data length goes with the task, so length-grouped batches are one-task
+    # batches; by default a batch mixes short and long rows like the data does.
+    rows = _rows(np.random.default_rng(4).integers(2, 120, size=64))
+    buckets = (32, 64, 128)
+
+    def buckets_per_batch(**kw):
+        return [{data.bucket_length(len(rows[i].ids) - 1, buckets) for i in _row_ids(b)}
+                for b in batches(rows, 8, buckets=buckets, pad_id=0, seed=5, **kw)]
+
+    assert sum(len(s) > 1 for s in buckets_per_batch()) >= 4
+    assert all(len(s) == 1 for s in buckets_per_batch(group_by_length=True))
 
 
 def test_batch_order_is_seeded_and_reproducible():
