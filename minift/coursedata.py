@@ -16,7 +16,7 @@ small closed world below, with fixed seeds and no network. Each file serves one 
   programmatic judge :func:`judge`, which is also the *gold* reward PPO is scored with.
 * ``ood.jsonl`` (§5): questions whose true answer the data never contains (hallucination).
 
-Design for learnability (a ~3M-parameter model, ~600 SFT steps of batch 32 on a CPU): a lexicon of
+Design for learnability (a ~1M-parameter model, ~800 SFT steps of batch 32 on a CPU): a lexicon of
 128 English–Vietnamese entries, a table of 38 facts, word inputs of 1–6 short words, 3–4 one-digit
 numbers, answers of at most 5 words, instructions of at most 12 words. Every answer is a function
 of (task, input), computed by :func:`solve`, so outputs can be checked and rewarded exactly.
@@ -50,13 +50,14 @@ OOD_FIELDS = ("instruction", "input", "task", "resembles", "absent", "note")
 
 SEED = 20240601  # every random choice below derives from this and the name of what it draws
 
-# How many examples of each kind (sized for ~600 SFT steps of batch 32: ~4 epochs of the train split).
+# How many examples of each kind: sized so that the demo's SFT (1600 steps of 16) sees each one
+# about 2.6 times; drawing twice as many distinct inputs as one would memorise is cheap here.
 # Tasks that copy words from the input are learned slowest by a small model, so they get more
 # examples; sentiment, counting and the facts are learned in a few hundred steps with fewer.
 TRAIN_EXAMPLES: dict[str, int] = {
-    "translate_en_vi": 440, "translate_vi_en": 440, "reverse_words": 640, "uppercase": 560,
-    "count_words": 320, "first_word": 480, "last_word": 480, "sort_numbers": 520, "max_number": 400,
-    "sentiment": 280, "fact_qa": 360,
+    "translate_en_vi": 880, "translate_vi_en": 880, "reverse_words": 1280, "uppercase": 1120,
+    "count_words": 640, "first_word": 960, "last_word": 960, "sort_numbers": 1040, "max_number": 800,
+    "sentiment": 560, "fact_qa": 720,
 }
 HELDOUT_PHRASING_PER_TASK = 48
 HELDOUT_TASK_EXAMPLES = 40
@@ -961,7 +962,8 @@ def _corpus_writers(rng: random.Random) -> dict[str, Callable[[], str]]:
 
     def words(lang: str) -> str:
         # The word manipulations of the tasks, stated (never asked for): the base model learns to
-        # copy words from a quoted phrase, which instruction tuning then only has to point at.
+        # copy words from a phrase, which instruction tuning then only has to point at. Words are never
+        # quoted: after a quote mark a word is another token ('"dog' is '▁"' 'dog', not '▁dog').
         ws = rng.sample(WORDS, rng.randint(2, 6))
         phrase, w = " ".join(ws), pick(ws)
         rev = " ".join(reversed(ws[:3]))

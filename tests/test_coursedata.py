@@ -126,7 +126,7 @@ def test_splits_hold_out_what_they_claim(instructions):
         assert {r["instruction"] for r in by_split["heldout_phrasing"] if r["task"] == task} == {
             *cd.phrasings(task, heldout=True)["en"], *cd.phrasings(task, heldout=True)["vi"]}
     counts = Counter((r["split"], r["task"]) for r in instructions)
-    assert 4000 <= len(by_split["train"]) <= 6000
+    assert len(by_split["train"]) == sum(cd.TRAIN_EXAMPLES.values()) == 9840
     assert all(40 <= counts["heldout_phrasing", t] <= 60 for t in cd.TASKS)
     assert all(counts["heldout_task", t] >= 30 for t in cd.HELDOUT_TASKS)
     assert len(train_pairs) == len(by_split["train"])  # no duplicate examples
