@@ -38,7 +38,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", default="course")
     p.add_argument("--pretrain-steps", type=int, default=runs.PRETRAIN_DEFAULTS["steps"])
     p.add_argument("--sft-steps", type=int, default=runs.SFT_DEFAULTS["steps"])
-    p.add_argument("--template", default="compact", choices=sorted(D.TEMPLATES))
+    p.add_argument("--template", default=D.COURSE_TEMPLATE, choices=sorted(D.TEMPLATES))
     p.add_argument("--eval-limit", type=int, default=0, help="evaluate on the first N examples per split (0 = all)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true")
@@ -108,8 +108,8 @@ def run(args) -> int:
             if args.eval_limit:
                 examples = examples[: args.eval_limit]
             results[name][split], _ = evaluate(params, cfg, tok, examples, template=args.template,
-                                               max_new_tokens=24)
-        section1[name] = answer(params, cfg, tok, [example], template=args.template, max_new_tokens=24,
+                                               max_new_tokens=16)
+        section1[name] = answer(params, cfg, tok, [example], template=args.template, max_new_tokens=16,
                                 batch_size=1)[0]
     timings["eval"] = time.perf_counter() - t
 

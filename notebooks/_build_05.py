@@ -69,7 +69,7 @@ $\pi_{ref}$. If `MINIFT_SFT_RUN` names a run folder we load it (`train.load_mode
 make one here exactly as notebooks 01–04 do: pretrain a small Transformer on the course corpus
 (`loss="lm"`), then instruction-tune it on the train split (`loss="sft"`, the masked loss of §3.2)."""),
     code(r"""
-TEMPLATE = "compact"
+TEMPLATE = data.COURSE_TEMPLATE
 if os.environ.get("MINIFT_SFT_RUN"):
     sft_params, cfg = train.load_model(os.environ["MINIFT_SFT_RUN"])
     TEMPLATE = reward.sft_template(os.environ["MINIFT_SFT_RUN"])

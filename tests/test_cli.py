@@ -21,7 +21,7 @@ def test_tiny_pretrain_sft_generate_eval_chain(tmp_path, capsys):
     assert main(["pretrain", "--preset", "tiny", "--seq-len", "32", "--out", str(base), *common]) == 0
     assert main(["sft", "--base", str(base), "--out", str(tuned), *common]) == 0
     info = json.loads((tuned / "run.json").read_text())
-    assert info["info"]["template"] == "compact" and info["train"]["loss"] == "sft"
+    assert info["info"]["template"] == "inline" and info["train"]["loss"] == "sft"  # the course default
     assert main(["sft", "--base", str(base), "--out", str(tmp_path / "unmasked"), "--unmasked", *common]) == 0
     assert json.loads((tmp_path / "unmasked" / "run.json").read_text())["train"]["loss"] == "lm"
 
