@@ -265,32 +265,31 @@ from IPython.display import Image, display
 display(Image(filename=str(WORK / "sweep" / "beta_sweep.png")))
 """),
     md(r"""**What a real run shows.** `docs/beta_sweep.json` and `docs/beta_sweep.png` hold the sweep
-of the course setting: an SFT model with D = 128 and 2 layers (pretrained 400 steps, SFT 700),
-a reward model at 0.815 held-out pairwise accuracy, PPO for 60 iterations of 32 rollouts
-(`minift ppo --sweep 0,0.05,0.5 --iterations 60`, 4 minutes on 2 CPU cores). Final values are
-the mean of the last 5 iterations; every run starts at learned reward 1.83, gold reward 0.73:
+made from the default `make demo` run's masked SFT model (0.99M parameters; pretrained 400 steps,
+SFT 1,600), a reward model at 0.815 held-out pairwise accuracy, PPO for 60 iterations of 32
+rollouts (`minift ppo --sweep 0,0.05,0.5 --iterations 60`, about 10 minutes on 2 CPU cores).
+Final values are the mean of the last 5 iterations; every run starts at learned reward 1.73,
+gold reward 0.91:
 
 | β | learned reward | gold reward | KL (nats / answer) | entropy (nats / token) | distinct answers |
 |---|---|---|---|---|---|
-| 0    | 2.40 | 0.08 | 21.1 | 1.12 | 0.84 |
-| 0.05 | 2.42 | 0.30 |  9.2 | 1.37 | 0.84 |
-| 0.5  | 1.96 | 0.52 |  1.5 | 0.82 | 0.88 |
+| 0    | 1.98 | 0.61 | 8.2  | 0.58 | 0.91 |
+| 0.05 | 1.81 | 0.75 | 1.5  | 0.40 | 0.92 |
+| 0.5  | 1.96 | 0.85 | 0.56 | 0.29 | 0.93 |
 
-* **Reward over-optimisation is real.** Without the leash (β = 0) the learned reward rises
-  (1.83 → 2.40) while the gold reward collapses (0.73 → 0.08): PPO found what the reward model
-  *mistakes* for good answers — at the end many carry a stray "9" or switch to capitals
+* **Reward over-optimisation is real.** The learned reward edges up while the gold reward falls
+  (0.91 → 0.61 at β = 0): PPO finds what the reward model *mistakes* for good answers — late in
+  the β = 0 run some answers are long word salads, the length cue the preference data plants
   (Gao et al. 2023 measure the same curve on real reward models).
-* **The KL term is the leash.** The KL grows to 21 nats per answer at β = 0, 9 at β = 0.05 and
-  stays at 1.5 at β = 0.5; the gold reward falls in the same order (0.08, 0.30, 0.52). Against KL
-  (bottom row of the figure) the three runs lie on one curve: the KL, not β itself, is what
-  predicts how much of the true quality is lost. β = 0.5 keeps the most, at the price of the
-  smallest gain in learned reward.
-* **What the toy does not show cleanly is a falling entropy.** The drifting policies' next-token
-  entropy *rises* (0.57 → 1.1–1.4): their answers become strings the SFT model would never write,
-  and on such unfamiliar prefixes the small policy is unsure. The collapse shows instead in *what*
-  is said — the same degenerate suffix on every task, fewer distinct answers (0.875 → 0.84) and
-  the gold reward — rather than in the per-token entropy. A longer run at a smaller learning rate
-  (we tried 5e-5) drifts too slowly to show anything in 60 iterations; 2e-4 shows the effect."""),
+* **The KL term is the leash.** At β = 0 the KL jumps past 10 nats per answer around iteration
+  30; at β = 0.5 it stays under 1 and the gold reward at 0.85. Against KL (bottom row of the
+  figure) the three runs lie on one curve: the KL, not β itself, is what predicts how much of the
+  true quality is lost.
+* **What the toy does not show cleanly.** The rise in learned reward is small and noisy with 32
+  rollouts per iteration (β = 0.5 ends above β = 0.05), and the next-token entropy *rises*
+  (0.18 → 0.3–0.6) rather than collapses: the drifting policies write strings the SFT model never
+  would, and on such unfamiliar prefixes the small policy is unsure. The collapse shows instead in
+  *what* is said and in the gold reward."""),
     code(r"""
 recorded = Path("..") / "docs" / "beta_sweep.json"
 if not recorded.is_file():
