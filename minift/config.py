@@ -111,9 +111,9 @@ PRESETS: dict[str, ModelConfig] = {
     # 2 cores. Sized by the clock, not by the data: the budget buys ~1M tokens of pretraining, and
     # there a smaller model learns faster per second *and* per step (same data and steps: 36%
     # held-out exact match for D=128 vs 29% for D=192, after 400 SFT steps), while one D=128 step
-    # costs under half a D=256 one (3.5M params, the first course preset). V=2000 matches the bundled tokenizer (override
-    # with vocab_size=tok.vocab_size); d_ff=352 = 8/3 * 128 rounded up to a multiple of 32, Llama's
-    # SwiGLU ratio; tied head because the V x D embedding is already a quarter of the model.
+    # costs under half a D=256 one (3.5M params, the first course preset). V=2000 matches the
+    # bundled tokenizer (override with vocab_size=tok.vocab_size); d_ff=352 = 8/3 * 128 rounded up
+    # to a multiple of 32, Llama's SwiGLU ratio; tied head: the V x D embedding is a quarter of it.
     "course": ModelConfig(
         vocab_size=2000, d_model=128, n_layers=4, n_heads=4, n_kv_heads=2, d_ff=352, max_seq_len=256
     ),

@@ -16,7 +16,7 @@ small closed world below, with fixed seeds and no network. Each file serves one 
   programmatic judge :func:`judge`, which is also the *gold* reward PPO is scored with.
 * ``ood.jsonl`` (§5): questions whose true answer the data never contains (hallucination).
 
-Design for learnability (a ~1M-parameter model, ~800 SFT steps of batch 32 on a CPU): a lexicon of
+Design for learnability (a ~1M-parameter model, 1,600 SFT steps of batch 16 on a CPU): a lexicon of
 128 English–Vietnamese entries, a table of 38 facts, word inputs of 1–6 short words, 3–4 one-digit
 numbers, answers of at most 5 words, instructions of at most 12 words. Every answer is a function
 of (task, input), computed by :func:`solve`, so outputs can be checked and rewarded exactly.
@@ -962,8 +962,8 @@ def _corpus_writers(rng: random.Random) -> dict[str, Callable[[], str]]:
 
     def words(lang: str) -> str:
         # The word manipulations of the tasks, stated (never asked for): the base model learns to
-        # copy words from a phrase, which instruction tuning then only has to point at. Words are never
-        # quoted: after a quote mark a word is another token ('"dog' is '▁"' 'dog', not '▁dog').
+        # copy words from a phrase, which instruction tuning then only has to point at. Words are
+        # never quoted: after a quote mark a word is another token ('"dog' is '▁"' 'dog', not '▁dog').
         ws = rng.sample(WORDS, rng.randint(2, 6))
         phrase, w = " ".join(ws), pick(ws)
         rev = " ".join(reversed(ws[:3]))

@@ -32,8 +32,9 @@ Policies (each has a test in ``tests/test_data.py``):
   compiles once per bucket. Rows are *not* grouped by length unless asked: in instruction data
   length goes with the task, so length-grouped batches are one-task batches, and the model
   chases one task after another (measured on the course data: 12.5% vs 22.5% held-out exact
-  match after 300 SFT steps, grouped vs mixed). Padding is on the right, after the real tokens, so causal attention
-  never lets a real position see it and no attention mask is needed in training.
+  match after 300 SFT steps, grouped vs mixed). Padding is on the right, after the real tokens,
+  so causal attention never lets a real position see it and no attention mask is needed in
+  training.
 * **Text is NFC-normalised** by the loaders, so a Vietnamese letter such as "ệ" is always one
   code point and always gets the same tokens (see ``minift.tokenizer``).
 """

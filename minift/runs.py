@@ -79,7 +79,8 @@ def pretrain(
 
 def sft(
     run_dir: Path, base: Path | None, train: TrainConfig, tokenizer: Tokenizer, *,
-    examples: Sequence[D.Example], eval_examples: Sequence[D.Example] = (), template: str = D.COURSE_TEMPLATE,
+    examples: Sequence[D.Example], eval_examples: Sequence[D.Example] = (),
+    template: str = D.COURSE_TEMPLATE,
     max_len: int = 257, preset: str = "course", resume: bool = False, progress: bool = True,
 ):
     """Instruction-tune ``base`` (a run folder; or a fresh ``preset`` model) on ``examples``."""
