@@ -37,7 +37,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -48,6 +47,8 @@ import ml_dtypes  # noqa: F401  (registers bfloat16 with numpy so safetensors ca
 import numpy as np
 import safetensors
 import safetensors.numpy
+
+from minift.files import write_atomic
 
 FORMAT = "minift-checkpoint-v1"
 SECTIONS = ("params", "opt_state")
@@ -143,20 +144,6 @@ def _config_dict(config: Any) -> dict:
     return json.loads(json.dumps(data))  # normalises tuples to lists, as loading will see them
 
 
-def _fsync_dir(directory: Path) -> None:
-    """Make the rename itself durable; not every OS lets a directory be opened (Windows)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def save_checkpoint(
     path: str | os.PathLike,
     *,
@@ -194,22 +181,8 @@ def save_checkpoint(
         "has_opt_state": "1" if opt_state is not None else "0",
     }
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Same directory as the target: os.replace is only atomic within one filesystem.
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        safetensors.numpy.save_file(tensors, tmp, metadata=header)
-        with open(tmp, "rb+") as f:  # the bytes must be on disk before the rename publishes them
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-    return path
+    # Atomic: a crash mid-write leaves the previous checkpoint intact (minift.files.write_atomic).
+    return write_atomic(path, lambda tmp: safetensors.numpy.save_file(tensors, tmp, metadata=header))
 
 
 # --- loading -----------------------------------------------------------------------------------
