@@ -35,19 +35,16 @@ Choices, and why:
 
 from __future__ import annotations
 
-import argparse
 import io
 import os
-import tempfile
 import unicodedata
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import sentencepiece as spm
 
-# <repo>/data/samples: the committed tokenizer.model lives beside the course data it was trained on.
-SAMPLES_DIR = Path(__file__).resolve().parents[1] / "data" / "samples"
-DEFAULT_MODEL_PATH = SAMPLES_DIR / "tokenizer.model"
+from minift.files import read_lines, write_atomic
+
 DEFAULT_VOCAB_SIZE = 2000
 
 # The ids of the special pieces in a model trained by ``train_tokenizer``.
@@ -57,7 +54,7 @@ SPECIAL_IDS = {"pad_id": 0, "unk_id": 1, "bos_id": 2, "eos_id": 3}
 class Tokenizer:
     """A SentencePiece model: ``encode`` text to ids, ``decode`` ids to text.
 
-    Load one with ``Tokenizer.load(path)`` or ``default_tokenizer()``.
+    Load one with ``Tokenizer.load(path)``; the course's is ``minift.course.bundled.default_tokenizer()``.
     """
 
     def __init__(self, processor: spm.SentencePieceProcessor, path: Path | None = None):
@@ -84,7 +81,7 @@ class Tokenizer:
         if not path.is_file():
             raise FileNotFoundError(
                 f"tokenizer model not found: {path}. Train one with `python -m minift tokenizer "
-                f"--train` (for the default model) or minift.tokenizer.train_tokenizer(...)."
+                f"--train` (for the course model) or minift.tokenizer.train_tokenizer(...)."
             )
         processor = spm.SentencePieceProcessor()
         try:
@@ -126,28 +123,6 @@ class Tokenizer:
             f"Tokenizer(path={str(self.path)!r}, vocab_size={self.vocab_size}, "
             f"pad_id={self.pad_id}, unk_id={self.unk_id}, bos_id={self.bos_id}, eos_id={self.eos_id})"
         )
-
-
-def read_text(path: str | os.PathLike, what: str = "text file") -> str:
-    """A UTF-8 file's text; errors name the file (and the line of the first non-UTF-8 byte)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{what} not found: {path}")
-    raw = path.read_bytes()
-    try:
-        return raw.decode("utf-8-sig")  # -sig: a leading byte-order mark is dropped, not parsed
-    except UnicodeDecodeError as err:
-        line = raw[: err.start].count(b"\n") + 1
-        raise ValueError(
-            f"{path}:{line}: not UTF-8 text (byte 0x{raw[err.start]:02x} at offset {err.start}). "
-            f"Re-save the file as UTF-8."
-        ) from None
-
-
-def read_lines(path: str | os.PathLike) -> list[str]:
-    """The non-empty lines of a UTF-8 text file, NFC-normalised (one document or sentence each)."""
-    text = read_text(path)
-    return [unicodedata.normalize("NFC", line) for line in text.splitlines() if line.strip()]
 
 
 def train_tokenizer(
@@ -205,107 +180,12 @@ def train_tokenizer(
             f"documents: {err}"
         ) from None
     model_bytes = buffer.getvalue()
-    model_path.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomic(model_path, model_bytes)
+    write_atomic(model_path, model_bytes)
     tokenizer = Tokenizer.load(model_path)
     if write_vocab:
         lines = [
             f"{tokenizer.sp.IdToPiece(i)}\t{tokenizer.sp.GetScore(i):g}\n"
             for i in range(tokenizer.vocab_size)
         ]
-        _write_atomic(model_path.with_suffix(".vocab"), "".join(lines).encode("utf-8"))
+        write_atomic(model_path.with_suffix(".vocab"), "".join(lines).encode("utf-8"))
     return tokenizer
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file, so a crash never leaves half a file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes the file private (0600); a model is ordinary data
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def default_training_texts(samples_dir: str | os.PathLike = SAMPLES_DIR) -> list[str]:
-    """The documents the default tokenizer is trained on, from the course data in ``samples_dir``.
-
-    The raw corpus (one document per line); the prompt and response of every *train* instruction,
-    each as its own document because ``minift.data`` encodes them separately; every prompt
-    template, bare; and the train preference pairs. Held-out and out-of-distribution text is left
-    out so that the evaluation data stays unseen by every trained component.
-    """
-    from minift import data  # same layer; imported here so that data.py may use this module freely
-
-    samples_dir = Path(samples_dir)
-    texts = read_lines(samples_dir / "corpus.txt")
-    for example in data.load_examples(samples_dir / "instructions.jsonl"):
-        if example.split in ("", "train"):
-            texts += [data.format_prompt(example, data.COURSE_TEMPLATE), example.response]
-    for template in data.TEMPLATES.values():
-        texts += [template.with_input, template.without_input]
-    preferences = samples_dir / "preferences.jsonl"
-    if preferences.is_file():
-        for row in data.read_jsonl(preferences):
-            if row.get("split", "train") == "train":
-                texts += [str(row.get(k, "")) for k in ("prompt", "chosen", "rejected")]
-    return texts
-
-
-def build_default_tokenizer(
-    samples_dir: str | os.PathLike = SAMPLES_DIR,
-    vocab_size: int = DEFAULT_VOCAB_SIZE,
-    model_path: str | os.PathLike | None = None,
-) -> Tokenizer:
-    """Retrain ``data/samples/tokenizer.model`` (and ``.vocab``) from the course data.
-
-    ``model_path`` writes elsewhere (e.g. to check that the committed model is up to date).
-    """
-    samples_dir = Path(samples_dir)
-    return train_tokenizer(
-        [],
-        Path(model_path) if model_path is not None else samples_dir / "tokenizer.model",
-        vocab_size,
-        texts=default_training_texts(samples_dir),
-        write_vocab=True,
-    )
-
-
-def default_tokenizer() -> Tokenizer:
-    """The course tokenizer committed in ``data/samples/tokenizer.model`` (no training needed)."""
-    return Tokenizer.load(DEFAULT_MODEL_PATH)
-
-
-# --- `minift tokenizer` -----------------------------------------------------------------------
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--train", action="store_true",
-        help=f"retrain the default tokenizer ({DEFAULT_MODEL_PATH.relative_to(SAMPLES_DIR.parents[1])}) "
-        "from the course data",
-    )
-    parser.add_argument("--vocab-size", type=int, default=DEFAULT_VOCAB_SIZE, help="with --train")
-    parser.add_argument("--model", type=Path, default=None, help="a .model file (default: the course one)")
-    parser.add_argument("--encode", metavar="TEXT", help="print the pieces and ids of TEXT")
-
-
-def run(args: argparse.Namespace) -> int:
-    if args.train:
-        tok = build_default_tokenizer(vocab_size=args.vocab_size)
-        print(f"wrote {tok.path} ({tok.vocab_size} pieces)")
-    tok = Tokenizer.load(args.model) if args.model else default_tokenizer()
-    if args.encode is not None:
-        ids = tok.encode(args.encode)
-        print(f"{len(ids)} tokens")
-        for i in ids:
-            print(f"{i:6d}  {tok.id_to_piece(i)!r}")
-        print(f"decoded: {tok.decode(ids)!r}")
-    elif not args.train:
-        print(tok)
-    return 0

@@ -8,6 +8,8 @@ from pathlib import Path
 import jax
 import pytest
 
+from minift.course.bundled import default_tokenizer
+
 # Silent broadcasting between (B, T) and (B,) is a classic source of wrong losses: make it an error.
 jax.config.update("jax_numpy_rank_promotion", "raise")
 # The suite checks float32 arithmetic against closed forms and regrouped sums. On a GPU, XLA's
@@ -41,6 +43,4 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def course_tokenizer():
     """The committed course tokenizer (data/samples/tokenizer.model)."""
-    from minift.tokenizer import default_tokenizer
-
     return default_tokenizer()

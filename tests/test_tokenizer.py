@@ -4,22 +4,13 @@ Llama-style models without a pad piece, and errors that name the file."""
 from __future__ import annotations
 
 import unicodedata
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from minift import cli
-from minift.tokenizer import (
-    DEFAULT_MODEL_PATH,
-    SPECIAL_IDS,
-    Tokenizer,
-    build_default_tokenizer,
-    default_tokenizer,
-    read_lines,
-    train_tokenizer,
-)
+from minift.tokenizer import SPECIAL_IDS, Tokenizer, train_tokenizer
 
 CORPUS = [
     "The cat sat on the mat. The dog sat on the log.",
@@ -149,13 +140,6 @@ def test_too_large_vocabulary_is_a_clear_error(tmp_path):
         train_tokenizer([], tmp_path / "m.model", 5000, texts=CORPUS)
 
 
-def test_non_utf8_training_file_names_file_and_line(tmp_path):
-    path = tmp_path / "latin1.txt"
-    path.write_bytes("fine\ncaf\xe9\n".encode("latin-1"))
-    with pytest.raises(ValueError, match=r"latin1.txt:2: not UTF-8"):
-        read_lines(path)
-
-
 def test_cli_encode_prints_pieces(tmp_path, capsys):
     path = tmp_path / "cli.model"
     train_tokenizer([], path, TINY_VOCAB, texts=CORPUS)
@@ -165,20 +149,3 @@ def test_cli_encode_prints_pieces(tmp_path, capsys):
     # a bad path is reported by the CLI without a traceback
     assert cli.main(["tokenizer", "--model", str(tmp_path / "missing.model")]) == 2
     assert "missing.model" in capsys.readouterr().err
-
-
-def test_default_tokenizer_is_committed_and_exact():
-    tok = default_tokenizer()
-    assert tok.path == DEFAULT_MODEL_PATH
-    assert (tok.pad_id, tok.unk_id, tok.bos_id, tok.eos_id) == (0, 1, 2, 3)
-    text = "Hãy dịch câu này sang tiếng Việt: \"The weather is nice today.\"\n"
-    assert tok.decode(tok.encode(text)) == text
-
-
-def test_default_tokenizer_matches_the_course_data(tmp_path):
-    # Retraining takes ~0.2 s. If this fails, the course data changed after the tokenizer was trained:
-    # run `python -m minift tokenizer --train` and commit data/samples/tokenizer.model.
-    rebuilt = build_default_tokenizer(model_path=tmp_path / "tokenizer.model")
-    assert Path(rebuilt.path).read_bytes() == DEFAULT_MODEL_PATH.read_bytes(), (
-        "data/samples/tokenizer.model is out of date: run `python -m minift tokenizer --train`"
-    )

@@ -11,52 +11,53 @@ import json
 import re
 import unicodedata
 from collections import Counter, defaultdict
+from pathlib import Path
 
 import pytest
 
-from minift import coursedata as cd
 from minift.cli import main as cli_main
+from minift.course import build, bundled, judge, tasks, world
 
 
 @pytest.fixture(scope="module")
 def instructions() -> list[dict]:
-    return cd.read_jsonl(cd.SAMPLES_DIR / cd.INSTRUCTIONS_FILE, cd.INSTRUCTION_FIELDS)
+    return bundled.read_records(bundled.SAMPLES_DIR / bundled.INSTRUCTIONS_FILE, build.INSTRUCTION_FIELDS)
 
 
 @pytest.fixture(scope="module")
 def preferences() -> list[dict]:
-    return cd.read_jsonl(cd.SAMPLES_DIR / cd.PREFERENCES_FILE, cd.PREFERENCE_FIELDS)
+    return bundled.read_records(bundled.SAMPLES_DIR / bundled.PREFERENCES_FILE, build.PREFERENCE_FIELDS)
 
 
 @pytest.fixture(scope="module")
 def ood() -> list[dict]:
-    return cd.read_jsonl(cd.SAMPLES_DIR / cd.OOD_FILE, cd.OOD_FIELDS)
+    return bundled.read_records(bundled.SAMPLES_DIR / bundled.OOD_FILE, build.OOD_FIELDS)
 
 
 @pytest.fixture(scope="module")
 def corpus() -> str:
-    return (cd.SAMPLES_DIR / cd.CORPUS_FILE).read_text(encoding="utf-8")
+    return (bundled.SAMPLES_DIR / bundled.CORPUS_FILE).read_text(encoding="utf-8")
 
 
 def test_generate_reproduces_the_committed_files_byte_for_byte(tmp_path):
-    written = cd.generate(tmp_path)
-    assert set(written) == set(cd.GENERATED_FILES)
-    for name in cd.GENERATED_FILES:
-        committed = (cd.SAMPLES_DIR / name).read_bytes()
+    written = bundled.generate(tmp_path)
+    assert set(written) == set(bundled.GENERATED_FILES)
+    for name in bundled.GENERATED_FILES:
+        committed = (bundled.SAMPLES_DIR / name).read_bytes()
         assert (tmp_path / name).read_bytes() == committed, (
-            f"data/samples/{name} is not what minift.coursedata.generate writes: run `python -m minift data`")
+            f"data/samples/{name} is not what minift.course.bundled.generate writes: run `python -m minift data`")
 
 
 def test_cli_writes_into_out(tmp_path, capsys):
     assert cli_main(["data", "--out", str(tmp_path / "d")]) == 0
-    assert sorted(p.name for p in (tmp_path / "d").iterdir()) == sorted(cd.GENERATED_FILES)
+    assert sorted(p.name for p in (tmp_path / "d").iterdir()) == sorted(bundled.GENERATED_FILES)
     assert "instructions.jsonl" in capsys.readouterr().out
 
 
 def test_files_are_nfc_utf8_and_small():
     total = 0
-    for name in cd.GENERATED_FILES:
-        raw = (cd.SAMPLES_DIR / name).read_bytes()
+    for name in bundled.GENERATED_FILES:
+        raw = (bundled.SAMPLES_DIR / name).read_bytes()
         total += len(raw)
         text = raw.decode("utf-8")  # raises if not UTF-8
         assert unicodedata.is_normalized("NFC", text), name
@@ -64,11 +65,11 @@ def test_files_are_nfc_utf8_and_small():
 
 
 def test_json_lines_have_the_documented_fields_in_order(instructions, preferences, ood):
-    for records, fields in ((instructions, cd.INSTRUCTION_FIELDS), (preferences, cd.PREFERENCE_FIELDS),
-                            (ood, cd.OOD_FIELDS)):
+    for records, fields in ((instructions, build.INSTRUCTION_FIELDS), (preferences, build.PREFERENCE_FIELDS),
+                            (ood, build.OOD_FIELDS)):
         for r in records:
             assert tuple(r) == fields
-    assert {r["split"] for r in instructions} == set(cd.SPLITS)
+    assert {r["split"] for r in instructions} == set(build.SPLITS)
     assert {r["split"] for r in preferences} == {"train", "heldout"}
     assert all(r["task"] == "ood" for r in ood)
 
@@ -77,35 +78,35 @@ def test_read_jsonl_names_file_line_and_field(tmp_path):
     bad = tmp_path / "x.jsonl"
     bad.write_text('{"instruction": "a"}\nnot json\n', encoding="utf-8")
     with pytest.raises(ValueError, match=r"x\.jsonl:2: not valid JSON"):
-        cd.read_jsonl(bad)
+        bundled.read_records(bad)
     with pytest.raises(ValueError, match=r"x\.jsonl:1: missing field\(s\) input"):
-        cd.read_jsonl(bad, ("instruction", "input"))
+        bundled.read_records(bad, ("instruction", "input"))
     with pytest.raises(FileNotFoundError, match="minift data"):
-        cd.read_jsonl(tmp_path / "absent.jsonl")
+        bundled.read_records(tmp_path / "absent.jsonl")
 
 
 def test_task_families_and_phrasings():
-    assert len(cd.TASKS) >= 10 and 2 <= len(cd.HELDOUT_TASKS) <= 3
-    assert not set(cd.TASKS) & set(cd.HELDOUT_TASKS)
+    assert len(tasks.TASKS) >= 10 and 2 <= len(tasks.HELDOUT_TASKS) <= 3
+    assert not set(tasks.TASKS) & set(tasks.HELDOUT_TASKS)
     every_phrasing = []
-    for task in cd.TASKS:
-        train, held = cd.phrasings(task), cd.phrasings(task, heldout=True)
+    for task in tasks.TASKS:
+        train, held = tasks.phrasings(task), tasks.phrasings(task, heldout=True)
         for lang in ("en", "vi"):
             assert len(train[lang]) + len(held[lang]) >= 8 and len(held[lang]) >= 2, (task, lang)
         every_phrasing += [*train["en"], *train["vi"], *held["en"], *held["vi"]]
         # English phrasings are ASCII; Vietnamese ones carry diacritics (a crude but sure language check).
         assert all(p.isascii() for p in (*train["en"], *held["en"])), task
         assert all(not p.isascii() for p in (*train["vi"], *held["vi"])), task
-    for task in cd.HELDOUT_TASKS:
-        every_phrasing += [*cd.phrasings(task)["en"], *cd.phrasings(task)["vi"]]
+    for task in tasks.HELDOUT_TASKS:
+        every_phrasing += [*tasks.phrasings(task)["en"], *tasks.phrasings(task)["vi"]]
     # No phrasing is shared between tasks (or repeated): the instruction alone names the task.
-    keys = [cd._key(p) for p in every_phrasing]
+    keys = [tasks._key(p) for p in every_phrasing]
     assert len(keys) == len(set(keys))
     for p in every_phrasing:
-        assert cd.task_of(p) in (*cd.TASKS, *cd.HELDOUT_TASKS)
-        assert cd.task_of("  " + p.upper() + " ") == cd.task_of(p)
+        assert tasks.task_of(p) in (*tasks.TASKS, *tasks.HELDOUT_TASKS)
+        assert tasks.task_of("  " + p.upper() + " ") == tasks.task_of(p)
     with pytest.raises(ValueError, match="not one of the course phrasings"):
-        cd.task_of("Write a poem.")
+        tasks.task_of("Write a poem.")
 
 
 def test_splits_hold_out_what_they_claim(instructions):
@@ -114,28 +115,28 @@ def test_splits_hold_out_what_they_claim(instructions):
         by_split[r["split"]].append(r)
     train_instructions = {r["instruction"] for r in by_split["train"]}
     train_pairs = {(r["instruction"], r["input"]) for r in by_split["train"]}
-    assert {r["task"] for r in by_split["train"]} == set(cd.TASKS)
-    assert {r["task"] for r in by_split["heldout_phrasing"]} == set(cd.TASKS)
-    assert {r["task"] for r in by_split["heldout_task"]} == set(cd.HELDOUT_TASKS)
+    assert {r["task"] for r in by_split["train"]} == set(tasks.TASKS)
+    assert {r["task"] for r in by_split["heldout_phrasing"]} == set(tasks.TASKS)
+    assert {r["task"] for r in by_split["heldout_task"]} == set(tasks.HELDOUT_TASKS)
     for r in by_split["heldout_phrasing"] + by_split["heldout_task"]:
         assert r["instruction"] not in train_instructions
         assert (r["instruction"], r["input"]) not in train_pairs
-    for task in cd.TASKS:  # every trained phrasing is used in train, every held-out one in heldout_phrasing
+    for task in tasks.TASKS:  # every trained phrasing is used in train, every held-out one in heldout_phrasing
         assert {r["instruction"] for r in by_split["train"] if r["task"] == task} == {
-            *cd.phrasings(task)["en"], *cd.phrasings(task)["vi"]}
+            *tasks.phrasings(task)["en"], *tasks.phrasings(task)["vi"]}
         assert {r["instruction"] for r in by_split["heldout_phrasing"] if r["task"] == task} == {
-            *cd.phrasings(task, heldout=True)["en"], *cd.phrasings(task, heldout=True)["vi"]}
+            *tasks.phrasings(task, heldout=True)["en"], *tasks.phrasings(task, heldout=True)["vi"]}
     counts = Counter((r["split"], r["task"]) for r in instructions)
-    assert len(by_split["train"]) == sum(cd.TRAIN_EXAMPLES.values()) == 9840
-    assert all(40 <= counts["heldout_phrasing", t] <= 60 for t in cd.TASKS)
-    assert all(counts["heldout_task", t] >= 30 for t in cd.HELDOUT_TASKS)
+    assert len(by_split["train"]) == sum(build.TRAIN_EXAMPLES.values()) == 9840
+    assert all(40 <= counts["heldout_phrasing", t] <= 60 for t in tasks.TASKS)
+    assert all(counts["heldout_task", t] >= 30 for t in tasks.HELDOUT_TASKS)
     assert len(train_pairs) == len(by_split["train"])  # no duplicate examples
 
 
 def test_every_output_is_the_true_answer(instructions):
     for r in instructions:
         assert r["output"].strip() and r["input"].strip()
-        assert r["output"] == cd.solve(r["task"], r["input"]), r
+        assert r["output"] == tasks.solve(r["task"], r["input"]), r
 
 
 @pytest.mark.parametrize("task, input, expected", [
@@ -148,38 +149,38 @@ def test_every_output_is_the_true_answer(instructions):
     ("lowercase", "BIG CAT", "big cat"), ("second_word", "a b c", "b"), ("min_number", "7 3 9", "3"),
 ])
 def test_solve_by_hand(task, input, expected):
-    assert cd.solve(task, input) == expected
+    assert tasks.solve(task, input) == expected
 
 
 def test_solve_refuses_what_the_data_does_not_know():
     with pytest.raises(ValueError, match="not in the course lexicon"):
-        cd.solve("translate_en_vi", "telescope")
+        tasks.solve("translate_en_vi", "telescope")
     with pytest.raises(ValueError, match="unknown task"):
-        cd.solve("poetry", "x")
+        tasks.solve("poetry", "x")
 
 
 def test_closed_world_is_one_to_one_and_small():
-    assert len(cd.EN_TO_VI) == len(cd.VI_TO_EN) == len(cd.LEXICON) <= 150
-    assert 30 <= cd.N_FACTS <= 40
-    assert all(w.islower() and " " not in w for w in cd.WORDS)
+    assert len(world.EN_TO_VI) == len(world.VI_TO_EN) == len(world.LEXICON) <= 150
+    assert 30 <= world.N_FACTS <= 40
+    assert all(w.islower() and " " not in w for w in world.WORDS)
 
 
 def test_section1_example_is_in_the_data(instructions):
-    ex = cd.SECTION1_EXAMPLE
+    ex = tasks.SECTION1_EXAMPLE
     assert ex["instruction"] == "Hãy dịch câu này sang tiếng Việt"
-    assert ex["instruction"] in cd.phrasings("translate_en_vi")["vi"]  # trained, as in the article's story
-    assert cd.task_of(ex["instruction"]) == ex["task"] == "translate_en_vi"
-    assert ex["input"] in cd.EN_TO_VI and cd.solve(ex["task"], ex["input"]) == ex["output"]
+    assert ex["instruction"] in tasks.phrasings("translate_en_vi")["vi"]  # trained, as in the article's story
+    assert tasks.task_of(ex["instruction"]) == ex["task"] == "translate_en_vi"
+    assert ex["input"] in world.EN_TO_VI and tasks.solve(ex["task"], ex["input"]) == ex["output"]
     assert any(r["instruction"] == ex["instruction"] and r["split"] == "train" for r in instructions)
 
 
 def test_judge_prefers_every_chosen_response(preferences):
     for p in preferences:
-        chosen = cd.judge(p["instruction"], p["input"], p["chosen"])
-        rejected = cd.judge(p["instruction"], p["input"], p["rejected"])
+        chosen = judge.judge(p["instruction"], p["input"], p["chosen"])
+        rejected = judge.judge(p["instruction"], p["input"], p["rejected"])
         assert chosen == 1.0 and rejected < chosen, p
-        assert p["chosen"] == cd.solve(p["task"], p["input"]) and cd.task_of(p["instruction"]) == p["task"]
-        assert p["prompt"] == cd.prompt_text(p["instruction"], p["input"])
+        assert p["chosen"] == tasks.solve(p["task"], p["input"]) and tasks.task_of(p["instruction"]) == p["task"]
+        assert p["prompt"] == judge.prompt_text(p["instruction"], p["input"])
     pairs = [(p["instruction"], p["input"]) for p in preferences]
     assert len(pairs) == len(set(pairs))
     train = {q for p, q in zip(preferences, pairs) if p["split"] == "train"}
@@ -189,25 +190,25 @@ def test_judge_prefers_every_chosen_response(preferences):
 
 def test_gold_reward_by_hand():
     # Exact values: the formula is 1[exact] + 0.5*(1-exact)*F1 - 0.1*extra_words, clipped to [-1, 1].
-    assert cd.gold_reward("Hà Nội.", "Hà Nội") == 1.0  # one trailing full stop and spaces don't matter
-    assert cd.gold_reward("hanoi", "Hanoi") == pytest.approx(0.5)  # case matters for exactness, not F1
-    assert cd.gold_reward("Hà", "Hà Nội") == pytest.approx(0.5 * 2 / 3)  # P=1, R=1/2 -> F1=2/3
-    assert cd.gold_reward("Paris Paris", "Paris") == pytest.approx(0.5 * 2 / 3 - 0.1)  # P=1/2, R=1
-    assert cd.gold_reward("Berlin", "Paris") == 0.0
-    assert cd.gold_reward(" ".join(["x"] * 40), "Paris") == -1.0  # clipped
-    assert cd.gold_reward("", "Paris") == 0.0
+    assert judge.gold_reward("Hà Nội.", "Hà Nội") == 1.0  # one trailing full stop and spaces don't matter
+    assert judge.gold_reward("hanoi", "Hanoi") == pytest.approx(0.5)  # case matters for exactness, not F1
+    assert judge.gold_reward("Hà", "Hà Nội") == pytest.approx(0.5 * 2 / 3)  # P=1, R=1/2 -> F1=2/3
+    assert judge.gold_reward("Paris Paris", "Paris") == pytest.approx(0.5 * 2 / 3 - 0.1)  # P=1/2, R=1
+    assert judge.gold_reward("Berlin", "Paris") == 0.0
+    assert judge.gold_reward(" ".join(["x"] * 40), "Paris") == -1.0  # clipped
+    assert judge.gold_reward("", "Paris") == 0.0
 
 
 def test_judge_reads_prompts_in_template_or_plain_form():
     instruction, input, response = "Hãy dịch câu này sang tiếng Việt", "I love my family", "tôi yêu gia đình tôi"
     alpaca = (f"Below is an instruction that describes a task, paired with an input.\n\n"
               f"### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Response:\n")
-    for prompt in (cd.prompt_text(instruction, input), alpaca, f"<s>[INST] {instruction}\n{input} [/INST]"):
-        assert cd.parse_prompt(prompt) == (instruction, input)
-        assert cd.judge(prompt, response) == cd.judge_prompt(prompt, response) == 1.0
-        assert cd.judge(prompt, "con chó") == 0.0
+    for prompt in (judge.prompt_text(instruction, input), alpaca, f"<s>[INST] {instruction}\n{input} [/INST]"):
+        assert judge.parse_prompt(prompt) == (instruction, input)
+        assert judge.judge(prompt, response) == judge.judge_prompt(prompt, response) == 1.0
+        assert judge.judge(prompt, "con chó") == 0.0
     with pytest.raises(ValueError, match="none of the course instruction phrasings"):
-        cd.judge_prompt("Write a poem about the sea.", "the sea")
+        judge.judge_prompt("Write a poem about the sea.", "the sea")
 
 
 def test_corpus_has_no_instruction_format(corpus):
@@ -218,17 +219,17 @@ def test_corpus_has_no_instruction_format(corpus):
                    "Câu lệnh", "Phản hồi", "Question:", "Answer:"):
         assert marker not in corpus, marker
     folded = corpus.casefold()
-    phrasings = [p for t in cd.TASK_SPECS.values() for p in (*t.en, *t.vi, *t.heldout_en, *t.heldout_vi)]
+    phrasings = [p for t in tasks.TASK_SPECS.values() for p in (*t.en, *t.vi, *t.heldout_en, *t.heldout_vi)]
     leaked = [p for p in phrasings if p.casefold().rstrip(".?") in folded]
     assert not leaked, leaked
     # The base model must know what the tasks use: every lexicon pair is stated in one document,
     # as plain words. No quote marks: after '"' a word is another SentencePiece piece ('dog', not
     # '▁dog'), so what the base model learnt about "dog" would not be about the token SFT uses.
     assert '"' not in corpus
-    for en, vi in cd.LEXICON:
+    for en, vi in world.LEXICON:
         words = [re.compile(rf"(^|\s){re.escape(w)}[\s.,]") for w in (en, vi)]
         assert any(all(w.search(line) for w in words) for line in lines), (en, vi)
-    for country, _, capital, _ in cd.CAPITALS:
+    for country, _, capital, _ in world.CAPITALS:
         assert country in corpus and capital in corpus
 
 
@@ -237,9 +238,26 @@ def test_ood_answers_are_absent_from_all_data(ood, corpus, instructions, prefere
     text = (corpus + json.dumps(instructions, ensure_ascii=False)
             + json.dumps(preferences, ensure_ascii=False)).casefold()
     for r in ood:
-        assert r["instruction"] in {p for t in cd.TASKS for p in (*cd.phrasings(t)["en"], *cd.phrasings(t)["vi"])}
-        assert r["resembles"] in cd.TASKS and r["note"]
+        assert r["instruction"] in {p for t in tasks.TASKS for p in (*tasks.phrasings(t)["en"], *tasks.phrasings(t)["vi"])}
+        assert r["resembles"] in tasks.TASKS and r["note"]
         if r["absent"] is not None:
             assert not re.search(rf"\b{re.escape(r['absent'].casefold())}\b", text), r["absent"]
             with pytest.raises(ValueError):
-                cd.solve(r["resembles"], r["input"])
+                tasks.solve(r["resembles"], r["input"])
+
+
+def test_default_tokenizer_is_committed_and_exact():
+    tok = bundled.default_tokenizer()
+    assert tok.path == bundled.SAMPLES_DIR / bundled.TOKENIZER_FILE
+    assert (tok.pad_id, tok.unk_id, tok.bos_id, tok.eos_id) == (0, 1, 2, 3)
+    text = "Hãy dịch câu này sang tiếng Việt: \"The weather is nice today.\"\n"
+    assert tok.decode(tok.encode(text)) == text
+
+
+def test_default_tokenizer_matches_the_course_data(tmp_path):
+    # Retraining takes ~0.2 s. If this fails, the course data changed after the tokenizer was trained:
+    # run `python -m minift tokenizer --train` and commit data/samples/tokenizer.model.
+    rebuilt = bundled.build_default_tokenizer(model_path=tmp_path / "tokenizer.model")
+    assert Path(rebuilt.path).read_bytes() == (bundled.SAMPLES_DIR / bundled.TOKENIZER_FILE).read_bytes(), (
+        "data/samples/tokenizer.model is out of date: run `python -m minift tokenizer --train`"
+    )
