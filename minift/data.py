@@ -41,19 +41,13 @@ Policies (each has a test in ``tests/test_data.py``):
 
 from __future__ import annotations
 
-import json
-import math
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from minift.tokenizer import read_text
-
-if TYPE_CHECKING:
-    from minift.tokenizer import Tokenizer
+from minift.tokenizer import Tokenizer
 
 
 # --- examples and the prompt template (§2.1) ---------------------------------------------------
@@ -170,14 +164,14 @@ def join_prompt_response(
     return Encoded(np.asarray(ids, dtype=np.int32), np.asarray(mask, dtype=np.float32))
 
 
-def _encode(
-    example: Example, tokenizer: Tokenizer, max_len: int, template: str
-) -> tuple[Encoded | None, str]:
-    """``encode`` plus which of the ``EncodeStats`` fields the example counts in."""
-    prompt = format_prompt(example, template)  # first: an unknown template fails on every example
-    if not example.response.strip():
-        return None, "skipped_empty_response"
-    response_ids = tokenizer.encode(example.response)
+def encode_text(prompt: str, response: str, tokenizer: Tokenizer, max_len: int) -> tuple[Encoded | None, str]:
+    """``[BOS] + prompt + response + [EOS]`` of two texts (at most ``max_len`` ids), with its loss mask.
+
+    Also says which ``EncodeStats`` field it counts in: ``"kept"``, ``"prompt_truncated"`` (the
+    prompt cut from the left) or ``"dropped_too_long"`` (``None``: not even one prompt token fits
+    beside the whole response). Used for instruction examples and for preference pairs alike.
+    """
+    response_ids = tokenizer.encode(response)
     prompt_ids = tokenizer.encode(prompt)
     room = max_len - 2 - len(response_ids)  # prompt tokens that fit beside BOS, response, EOS
     if room < 1:
@@ -187,6 +181,16 @@ def _encode(
         # Cut from the left: the end of the prompt (the "### Response:" cue) stays by the response.
         prompt_ids, status = prompt_ids[-room:], "prompt_truncated"
     return join_prompt_response(prompt_ids, response_ids, tokenizer.bos_id, tokenizer.eos_id), status
+
+
+def _encode(
+    example: Example, tokenizer: Tokenizer, max_len: int, template: str
+) -> tuple[Encoded | None, str]:
+    """``encode`` plus which of the ``EncodeStats`` fields the example counts in."""
+    prompt = format_prompt(example, template)  # first: an unknown template fails on every example
+    if not example.response.strip():
+        return None, "skipped_empty_response"
+    return encode_text(prompt, example.response, tokenizer, max_len)
 
 
 def encode(example: Example, tokenizer: Tokenizer, max_len: int, template: str = "alpaca") -> Encoded | None:
@@ -215,60 +219,6 @@ def encode_dataset(
     return encoded, EncodeStats(**counts)
 
 
-# --- conversations: only assistant turns are trained on ----------------------------------------
-
-ROLES = ("system", "user", "assistant")
-
-
-def encode_messages(messages: Sequence[dict[str, str]], tokenizer: Tokenizer, max_len: int) -> Encoded | None:
-    """A conversation (``[{"role", "content"}, ...]``) as ids, with the loss on every assistant turn.
-
-    Rendered in the ``compact`` template's words: a system message is plain text followed by a
-    blank line, a user turn is ``"### Instruction:\\n{content}\\n\\n### Response:\\n"``, and an
-    assistant turn is its content followed by EOS. So ``[system: the Alpaca preamble, user: I,
-    assistant: R]`` gives exactly the ids of ``encode`` with the ``alpaca`` template. The loss mask
-    is 1 on each assistant turn and its EOS. A conversation longer than ``max_len`` is cut after
-    the last assistant turn that fits whole; ``None`` if not even the first one fits.
-    """
-    _check_messages(messages, "conversation")
-    ids: list[int] = [tokenizer.bos_id]
-    mask: list[float] = [0.0]
-    end = 0  # length of the longest prefix that ends with an assistant EOS and fits
-    prompt = ""
-    for message in messages:
-        role, content = message["role"], message["content"]
-        if role == "system":
-            prompt += content + "\n\n"
-        elif role == "user":
-            prompt += COMPACT.without_input.format(instruction=content)
-        else:
-            # Text between two assistant turns is encoded as one string, as ``encode`` does.
-            prompt_ids, prompt = tokenizer.encode(prompt), ""
-            reply_ids = tokenizer.encode(content) + [tokenizer.eos_id]
-            ids += prompt_ids + reply_ids
-            mask += [0.0] * len(prompt_ids) + [1.0] * len(reply_ids)
-            if len(ids) > max_len:
-                break
-            end = len(ids)
-    if end == 0:
-        return None
-    return Encoded(np.asarray(ids[:end], dtype=np.int32), np.asarray(mask[:end], dtype=np.float32))
-
-
-def _check_messages(messages: Any, where: str) -> None:
-    if not isinstance(messages, list) or not messages:
-        raise ValueError(f"{where}: 'messages' must be a non-empty list of {{role, content}} objects")
-    for i, m in enumerate(messages):
-        if not isinstance(m, dict) or "role" not in m or "content" not in m:
-            raise ValueError(f"{where}: message {i} needs the fields 'role' and 'content'")
-        if m["role"] not in ROLES:
-            raise ValueError(f"{where}: message {i} has role {m['role']!r}; known roles: {', '.join(ROLES)}")
-        if not isinstance(m["content"], str):
-            raise ValueError(f"{where}: message {i}: 'content' must be a string")
-    if not any(m["role"] == "assistant" for m in messages):
-        raise ValueError(f"{where}: no 'assistant' message, so nothing to train on")
-
-
 # --- batches: the one-position shift, buckets, padding -----------------------------------------
 
 
@@ -292,13 +242,17 @@ def next_token_shift(encoded: Encoded) -> tuple[np.ndarray, np.ndarray, np.ndarr
 
 
 def bucket_length(length: int, buckets: Sequence[int]) -> int:
-    """The smallest bucket ``>= length``; a ValueError if none is long enough."""
+    """The smallest bucket ``>= length``; a ValueError if none is long enough.
+
+    The one bucket lookup of minift: training batches, prompts for generation and preference
+    pairs all pad to a few fixed lengths, so each jit-compiled function compiles once per bucket.
+    """
     for b in sorted(buckets):
         if b >= length:
             return b
     raise ValueError(
-        f"a sequence of {length} next-token pairs is longer than the largest bucket "
-        f"({max(buckets)}); encode with max_len <= {max(buckets) + 1} or add a longer bucket"
+        f"a sequence of length {length} is longer than the largest bucket ({max(buckets)}); "
+        f"shorten the data (e.g. a smaller max_len) or add a longer bucket"
     )
 
 
@@ -404,235 +358,3 @@ def lm_batches(
         lm_windows(texts, tokenizer, seq_len), batch_size, buckets=(seq_len,),
         pad_id=tokenizer.pad_id, seed=seed, shuffle=shuffle, drop_last=drop_last,
     )
-
-
-# --- loading datasets from disk ----------------------------------------------------------------
-
-# format name -> what it looks like (shown in error messages)
-FORMATS: dict[str, str] = {
-    "minift": "JSONL: instruction, output, optional input, task, split (data/samples/instructions.jsonl)",
-    "alpaca": "JSON list of {instruction, input, output} (Stanford Alpaca)",
-    "prompt_completion": "JSONL: prompt, completion (a trailing '<|endoftext|>' is removed)",
-    "self_instruct": "JSONL: instruction, instances [{input, output}] (Self-Instruct seed tasks)",
-    "superni": "JSON: Definition, Instances [{input, output [..]}] (a Super-NaturalInstructions task)",
-    "messages": "JSONL: messages [{role, content}]; load_examples takes one user->assistant exchange "
-    "per line, load_conversations any number of turns",
-}
-END_OF_TEXT = "<|endoftext|>"
-
-
-def _read_text(path: Path) -> str:
-    """A file's text; clear errors for a missing file or bytes that are not UTF-8."""
-    return read_text(path, "data file")
-
-
-def _numbered_jsonl(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
-    """``("file:line", object)`` for each non-blank line of a JSONL file."""
-    for lineno, line in enumerate(_read_text(path).splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{path}:{lineno}"
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise ValueError(
-                f"{where}: not valid JSON ({err.msg}, column {err.colno}); each line of a .jsonl "
-                f"file must be one JSON object"
-            ) from None
-        if not isinstance(row, dict):
-            raise ValueError(f"{where}: expected a JSON object {{...}}, got {type(row).__name__}")
-        yield where, row
-
-
-def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
-    """The objects of a JSONL file (blank lines skipped); errors name the file and line."""
-    return [row for _, row in _numbered_jsonl(Path(path))]
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(_read_text(path))
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}:{err.lineno}: not valid JSON ({err.msg}, column {err.colno})") from None
-
-
-def _text(row: dict[str, Any], field: str, where: str, fmt: str, required: bool = True) -> str:
-    """Field ``field`` of ``row`` as NFC text; a missing optional field or ``null`` is ``""``."""
-    if field not in row or (row[field] is None and not required):
-        if required:
-            raise ValueError(f"{where}: missing field {field!r} (format {fmt!r}: {FORMATS[fmt]})")
-        return ""
-    value = row[field]
-    if not isinstance(value, str):
-        raise ValueError(f"{where}: field {field!r} must be a string, got {type(value).__name__}")
-    return unicodedata.normalize("NFC", value)
-
-
-def _minift(path: Path) -> list[Example]:
-    return [
-        Example(
-            instruction=_text(row, "instruction", where, "minift"),
-            input=_text(row, "input", where, "minift", required=False),
-            response=_text(row, "output", where, "minift"),
-            task=_text(row, "task", where, "minift", required=False),
-            split=_text(row, "split", where, "minift", required=False),
-        )
-        for where, row in _numbered_jsonl(path)
-    ]
-
-
-def _alpaca(path: Path) -> list[Example]:
-    items = _read_json(path)
-    if not isinstance(items, list):
-        raise ValueError(f"{path}: format 'alpaca' is a JSON list of objects, got {type(items).__name__}")
-    examples = []
-    for i, row in enumerate(items):
-        where = f"{path}: item {i}"
-        if not isinstance(row, dict):
-            raise ValueError(f"{where}: expected a JSON object {{...}}, got {type(row).__name__}")
-        examples.append(
-            Example(
-                instruction=_text(row, "instruction", where, "alpaca"),
-                input=_text(row, "input", where, "alpaca", required=False),
-                response=_text(row, "output", where, "alpaca"),
-            )
-        )
-    return examples
-
-
-def _prompt_completion(path: Path) -> list[Example]:
-    examples = []
-    for where, row in _numbered_jsonl(path):
-        completion = _text(row, "completion", where, "prompt_completion")
-        if completion.endswith(END_OF_TEXT):  # GPT-3 fine-tuning's end marker; minift appends EOS
-            completion = completion[: -len(END_OF_TEXT)]
-        examples.append(Example(_text(row, "prompt", where, "prompt_completion"), "", completion, task=path.stem))
-    return examples
-
-
-def _self_instruct(path: Path) -> list[Example]:
-    examples = []
-    for where, row in _numbered_jsonl(path):
-        instruction = _text(row, "instruction", where, "self_instruct")
-        instances = row.get("instances")
-        if not isinstance(instances, list):
-            raise ValueError(f"{where}: missing field 'instances' (format 'self_instruct': {FORMATS['self_instruct']})")
-        task = str(row.get("name", row.get("id", "")))
-        for j, instance in enumerate(instances):
-            at = f"{where}: instance {j}"
-            if not isinstance(instance, dict):
-                raise ValueError(f"{at}: expected a JSON object {{input, output}}")
-            examples.append(
-                Example(instruction, _text(instance, "input", at, "self_instruct", required=False),
-                        _text(instance, "output", at, "self_instruct"), task=task)
-            )
-    return examples
-
-
-def _superni(path: Path) -> list[Example]:
-    task = _read_json(path)
-    if not isinstance(task, dict):
-        raise ValueError(f"{path}: format 'superni' is one JSON object, got {type(task).__name__}")
-    definition = task.get("Definition")
-    if isinstance(definition, list):  # newer task files hold a list of one definition
-        definition = " ".join(definition)
-    definition = _text({"Definition": definition}, "Definition", str(path), "superni")
-    instances = task.get("Instances")
-    if not isinstance(instances, list):
-        raise ValueError(f"{path}: missing field 'Instances' (format 'superni': {FORMATS['superni']})")
-    examples = []
-    for j, instance in enumerate(instances):
-        at = f"{path}: instance {j}"
-        if not isinstance(instance, dict):
-            raise ValueError(f"{at}: expected a JSON object {{input, output}}")
-        output = instance.get("output")
-        if isinstance(output, list):  # several acceptable answers: train on the first
-            output = output[0] if output else ""
-        examples.append(
-            Example(definition, _text(instance, "input", at, "superni", required=False),
-                    _text({"output": output}, "output", at, "superni"), task=path.stem)
-        )
-    return examples
-
-
-def _conversations(path: Path) -> Iterator[tuple[str, list[dict[str, str]]]]:
-    """``("file:line", messages)`` for each conversation of a ``messages`` JSONL file."""
-    for where, row in _numbered_jsonl(path):
-        if "messages" not in row:
-            raise ValueError(f"{where}: missing field 'messages' (format 'messages': {FORMATS['messages']})")
-        _check_messages(row["messages"], where)
-        yield where, [
-            {"role": m["role"], "content": unicodedata.normalize("NFC", m["content"])} for m in row["messages"]
-        ]
-
-
-def load_conversations(path: str | Path) -> list[list[dict[str, str]]]:
-    """The ``messages`` lists of a JSONL file, checked (roles, contents), text NFC-normalised."""
-    return [messages for _, messages in _conversations(Path(path))]
-
-
-def _messages(path: Path) -> list[Example]:
-    """Conversations of one user turn and one assistant turn, as Examples."""
-    examples = []
-    for where, messages in _conversations(path):
-        roles = [m["role"] for m in messages]
-        if roles != ["user", "assistant"]:
-            raise ValueError(
-                f"{where}: the conversation has turns {roles}; load_examples takes exactly one "
-                f"user turn then one assistant turn. For other conversations use "
-                f"load_conversations() and encode_messages()."
-            )
-        examples.append(Example(messages[0]["content"], "", messages[1]["content"]))
-    return examples
-
-
-LOADERS = {
-    "minift": _minift,
-    "alpaca": _alpaca,
-    "prompt_completion": _prompt_completion,
-    "self_instruct": _self_instruct,
-    "superni": _superni,
-    "messages": _messages,
-}
-
-
-def detect_format(path: str | Path) -> str:
-    """Guess a file's format from its first record's fields (``.json``: alpaca or superni)."""
-    path = Path(path)
-    if path.suffix == ".json":
-        data = _read_json(path)
-        if isinstance(data, list):
-            return "alpaca"
-        if isinstance(data, dict) and "Instances" in data:
-            return "superni"
-        keys = sorted(data) if isinstance(data, dict) else type(data).__name__
-    else:
-        first = next(_numbered_jsonl(path), None)
-        if first is None:
-            raise ValueError(f"{path}: no records (the file is empty)")
-        row = first[1]
-        for fmt, fields in (
-            ("messages", {"messages"}),
-            ("prompt_completion", {"prompt", "completion"}),
-            ("self_instruct", {"instruction", "instances"}),
-            ("minift", {"instruction"}),
-        ):
-            if fields <= row.keys():
-                return fmt
-        keys = sorted(row)
-    known = "\n".join(f"  {name}: {desc}" for name, desc in FORMATS.items())
-    raise ValueError(f"{path}: cannot tell the format (fields: {keys}). Pass format=... Known formats:\n{known}")
-
-
-def load_examples(path: str | Path, format: str = "auto") -> list[Example]:
-    """Read instruction examples from ``path`` in one of ``FORMATS`` (``"auto"``: detect it).
-
-    Text is NFC-normalised. Examples with an empty response are kept here and skipped (and
-    counted) by ``encode_dataset``.
-    """
-    path = Path(path)
-    if format == "auto":
-        format = detect_format(path)
-    if format not in LOADERS:
-        raise ValueError(f"unknown data format {format!r}; known formats: auto, {', '.join(LOADERS)}")
-    return LOADERS[format](path)

@@ -1,10 +1,9 @@
 """minift.data: the loss mask covers exactly response + EOS, the shift keeps the first response token
 and the EOS (also when pad == eos), truncation never cuts the response, buckets give fixed shapes
-in a reproducible order, and loaders read the real datasets or fail naming the file and line."""
+in a reproducible order. (The file loaders are tested in test_formats.py.)"""
 
 from __future__ import annotations
 
-import json
 import unicodedata
 
 import numpy as np
@@ -13,8 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from minift import data
+from minift.course.bundled import default_tokenizer
 from minift.data import Encoded, Example, batches, encode, encode_dataset, format_prompt
-from minift.tokenizer import Tokenizer, default_tokenizer, train_tokenizer
+from minift.formats import load_examples
+from minift.tokenizer import Tokenizer, train_tokenizer
 
 CORPUS = [
     "The cat sat on the mat. The dog sat on the log.",
@@ -269,163 +270,12 @@ def test_lm_batches_make_every_token_a_target_once(tok):
     assert sorted(np.concatenate([b.targets[b.loss_mask == 1] for b in shuffled]).tolist()) == sorted(stream[1:])
 
 
-# --- conversations ----------------------------------------------------------------------------
-
-
-def test_single_exchange_conversation_equals_the_alpaca_encoding(tok):
-    ex = EX._replace(input="")
-    preamble = data.ALPACA.without_input.split("\n\n### Instruction:")[0]
-    messages = [
-        {"role": "system", "content": preamble},
-        {"role": "user", "content": ex.instruction},
-        {"role": "assistant", "content": ex.response},
-    ]
-    a, b = data.encode_messages(messages, tok, 256), encode(ex, tok, 256)
-    np.testing.assert_array_equal(a.ids, b.ids)
-    np.testing.assert_array_equal(a.loss_mask, b.loss_mask)
-
-
-def test_every_assistant_turn_and_its_eos_is_in_the_loss(tok):
-    replies = ["Con mèo.", "Tôi yêu tiếng Việt.", "42"]
-    messages = []
-    for i, reply in enumerate(replies):
-        messages += [{"role": "user", "content": f"Question {i}"}, {"role": "assistant", "content": reply}]
-    enc = data.encode_messages(messages, tok, 1000)
-    expected = [i for r in replies for i in tok.encode(r) + [tok.eos_id]]
-    assert enc.ids[enc.loss_mask == 1].tolist() == expected
-    # too long: cut after the last assistant turn that fits whole
-    two = data.encode_messages(messages[:4], tok, 1000)
-    cut = data.encode_messages(messages, tok, len(two.ids) + 2)
-    np.testing.assert_array_equal(cut.ids, two.ids)
-    assert data.encode_messages(messages, tok, 3) is None
-    with pytest.raises(ValueError, match="known roles: system, user, assistant"):
-        data.encode_messages([{"role": "bot", "content": "x"}], tok, 100)
-    with pytest.raises(ValueError, match="no 'assistant' message"):
-        data.encode_messages([{"role": "user", "content": "x"}], tok, 100)
-
-
-# --- loaders: the real datasets ---------------------------------------------------------------
-
-
-def test_load_alpaca_demo(shared_data, tok):
-    path = shared_data / "alpaca-gpt4-sample" / "alpaca_en_demo.json"
-    assert data.detect_format(path) == "alpaca"
-    examples = data.load_examples(path)
-    assert len(examples) == 999 and all(e.instruction and e.response for e in examples)
-    assert sum(bool(e.input) for e in examples) > 0
-    encoded, stats = encode_dataset(examples[:50], tok, 257)
-    assert stats.kept == len(encoded) and stats.kept + stats.dropped_too_long == 50
-
-
-def test_load_t0_prompt_completion_files(shared_data, tok):
-    files = sorted((shared_data / "t0-style-templates").glob("*.jsonl"))
-    assert len(files) == 15
-    for path in files:
-        examples = data.load_examples(path)
-        assert data.detect_format(path) == "prompt_completion"
-        assert len(examples) in (200, 91), path.name
-        assert not any(e.response.endswith("<|endoftext|>") for e in examples)
-        assert all(e.task == path.stem for e in examples)
-    # this template's completions are all empty in the source: every example is skipped and counted
-    trec = data.load_examples(shared_data / "t0-style-templates" / "trec_what_category_best_describe.jsonl")
-    _, stats = encode_dataset(trec, tok, 256)
-    assert stats.skipped_empty_response == 200 and stats.kept == 0
-
-
-def test_load_self_instruct_seed_tasks(shared_data):
-    path = shared_data / "self-instruct-seed" / "seed_tasks.jsonl"
-    examples = data.load_examples(path)
-    assert data.detect_format(path) == "self_instruct"
-    assert len(examples) == 175  # one instance per seed task
-    assert examples[0].task == "breakfast_suggestion" and examples[0].response.startswith("Yes")
-
-
-def test_load_superni_task(shared_data):
-    examples = data.load_examples(shared_data / "superni-tasks" / "task062_bigbench_repeat_copy_logic.json")
-    assert len(examples) == 29 and all(e.instruction.startswith("This task evaluates") for e in examples)
-
-
-# --- loaders: bad input -----------------------------------------------------------------------
-
-
-def _write_lines(path, lines):
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
-
-
-GOOD = json.dumps({"instruction": "Say hi", "input": "", "output": "hi", "task": "greet", "split": "train"})
-
-
-def test_minift_jsonl_loads_with_nfc_and_blank_lines(tmp_path):
-    nfd = unicodedata.normalize("NFD", "Việt")
-    path = _write_lines(tmp_path / "ok.jsonl", [GOOD, "", json.dumps({"instruction": nfd, "output": "x"})])
-    examples = data.load_examples(path)
-    assert data.detect_format(path) == "minift"
-    assert examples[0] == Example("Say hi", "", "hi", "greet", "train")
-    assert examples[1].instruction == "Việt" == unicodedata.normalize("NFC", nfd)
-
-
-def test_malformed_json_line_names_file_and_line(tmp_path):
-    path = _write_lines(tmp_path / "bad.jsonl", [GOOD, GOOD, '{"instruction": "x", "output": '])
-    with pytest.raises(ValueError, match=r"bad.jsonl:3: not valid JSON"):
-        data.load_examples(path)
-
-
-def test_missing_field_names_field_and_line(tmp_path):
-    path = _write_lines(tmp_path / "missing.jsonl", [GOOD, json.dumps({"instruction": "x", "input": ""})])
-    with pytest.raises(ValueError, match=r"missing.jsonl:2: missing field 'output'"):
-        data.load_examples(path)
-    alpaca = tmp_path / "alpaca.json"
-    alpaca.write_text(json.dumps([{"instruction": "a", "output": "b"}, {"output": "b"}]), encoding="utf-8")
-    with pytest.raises(ValueError, match=r"alpaca.json: item 1: missing field 'instruction'"):
-        data.load_examples(alpaca)
-
-
-def test_wrong_field_type_is_named(tmp_path):
-    path = _write_lines(tmp_path / "typed.jsonl", [json.dumps({"instruction": "x", "output": 42})])
-    with pytest.raises(ValueError, match=r"typed.jsonl:1: field 'output' must be a string, got int"):
-        data.load_examples(path)
-
-
-def test_non_utf8_file_is_named(tmp_path):
-    path = tmp_path / "latin1.jsonl"
-    path.write_bytes((GOOD + "\n" + '{"instruction": "caf\xe9", "output": "x"}\n').encode("latin-1"))
-    with pytest.raises(ValueError, match=r"latin1.jsonl:2: not UTF-8"):
-        data.load_examples(path)
-
-
-def test_unknown_format_lists_the_known_ones(tmp_path):
-    path = _write_lines(tmp_path / "odd.jsonl", [json.dumps({"question": "q", "answer": "a"})])
-    with pytest.raises(ValueError, match=r"cannot tell the format \(fields: \['answer', 'question'\]\)"):
-        data.load_examples(path)
-    with pytest.raises(ValueError, match="unknown data format 'csv'; known formats: auto, minift, alpaca"):
-        data.load_examples(path, format="csv")
-    with pytest.raises(FileNotFoundError, match="nothere.jsonl"):
-        data.load_examples(tmp_path / "nothere.jsonl")
-
-
-def test_messages_format(tmp_path):
-    one = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Xin chào"}]}
-    path = _write_lines(tmp_path / "chat.jsonl", [json.dumps(one)])
-    assert data.load_examples(path) == [Example("Hi", "", "Xin chào")]
-    multi = {"messages": one["messages"] * 2}
-    path = _write_lines(tmp_path / "multi.jsonl", [json.dumps(one), json.dumps(multi)])
-    assert len(data.load_conversations(path)) == 2
-    with pytest.raises(ValueError, match=r"multi.jsonl:2: .*use load_conversations\(\) and encode_messages\(\)"):
-        data.load_examples(path)
-
-
-def test_prompt_completion_strips_end_of_text(tmp_path):
-    path = _write_lines(tmp_path / "pc.jsonl", [json.dumps({"prompt": "2+2=\n", "completion": "4<|endoftext|>"})])
-    assert data.load_examples(path) == [Example("2+2=\n", "", "4", task="pc")]
-
-
 # --- the committed course tokenizer -------------------------------------------------------------
 
 
 def test_course_tokenizer_encodes_the_course_data():
     tok = default_tokenizer()
-    examples = data.load_examples(tok.path.parent / "instructions.jsonl")
+    examples = load_examples(tok.path.parent / "instructions.jsonl")
     encoded, stats = encode_dataset(examples, tok, 257)
     assert stats.kept + stats.dropped_too_long + stats.skipped_empty_response == len(examples)
     for ex in examples[:20]:
