@@ -30,12 +30,13 @@ from typing import Literal
 
 import jax
 import jax.numpy as jnp
+from jaxtyping import Array, Float, Int, Real
 
 Reduction = Literal["token", "sequence"]
 REDUCTIONS = ("token", "sequence")
 
 
-def token_log_probs(logits: jax.Array, targets: jax.Array) -> jax.Array:
+def token_log_probs(logits: Float[Array, "*B V"], targets: Int[Array, "*B"]) -> Float[Array, "*B"]:
     """$\\log P_\\theta(x_t\\mid x_{<t})$ for every position (§3.1): ``(B, T, V), (B, T) -> (B, T)``.
 
     $$\\log P_\\theta(x_t\\mid x_{<t}) = z_{t,x_t} - \\log\\sum_{v=1}^{V} e^{z_{t,v}}$$
@@ -53,11 +54,14 @@ def token_log_probs(logits: jax.Array, targets: jax.Array) -> jax.Array:
     return jnp.take_along_axis(log_p, targets[..., None], axis=-1)[..., 0]  # (B, T)
 
 
-def sequence_log_prob(logits: jax.Array, targets: jax.Array, mask: jax.Array) -> jax.Array:
+def sequence_log_prob(
+    logits: Float[Array, "*B T V"], targets: Int[Array, "*B T"], mask: Real[Array, "*B T"]
+) -> Float[Array, "*B"]:
     """$\\log P_\\theta(X)=\\sum_t m_t\\log P_\\theta(x_t\\mid x_{<t})$ per sequence (§3.1): ``-> (B,)``.
 
     The product of §3.1 becomes a sum of logs; ``mask`` picks which positions count (the
-    response only, for $\\log P_\\theta(Y\\mid I)$ as used by PPO and evaluation).
+    response only, for $\\log P_\\theta(Y\\mid I)$: the probability the model gives a whole
+    answer). Per-token values, which PPO needs, are ``token_log_probs``.
     """
     return jnp.sum(mask * token_log_probs(logits, targets), axis=-1)  # (B,)
 
@@ -73,9 +77,30 @@ def safe_divide(total: jax.Array, count: jax.Array) -> jax.Array:
     return total / jnp.where(count > 0, count, 1.0)
 
 
+def masked_mean(x: Float[Array, "*shape"], mask: Real[Array, "*shape"], axis: int | None = None) -> Float[Array, "..."]:
+    r"""Mean of ``x`` over the positions where ``mask`` is 1: $\sum_t m_t x_t / \sum_t m_t$.
+
+    Padding never enters: masked positions are selected away (not multiplied by 0, so a NaN or inf
+    there cannot leak in), and the denominator counts real tokens only. With no real token at all
+    the mean is 0 (and so is its gradient) instead of 0/0.
+
+    Args:
+        x: (B, T) values (any shape equal to ``mask``'s).
+        mask: (B, T) 1 = real token, 0 = padding.
+        axis: None for one scalar over everything, or the axis to average (e.g. 1 for per-sequence).
+    """
+    if x.shape != mask.shape:
+        raise ValueError(
+            f"loss.masked_mean: x has shape {x.shape} but mask has shape {mask.shape}; "
+            "they must match — pass the (B, T) response mask that belongs to these values."
+        )
+    return safe_divide(jnp.sum(jnp.where(mask > 0, x, 0.0), axis=axis), jnp.sum(mask, axis=axis))
+
+
 def nll_sum_and_count(
-    logits: jax.Array, targets: jax.Array, loss_mask: jax.Array, reduction: Reduction = "token"
-) -> tuple[jax.Array, jax.Array]:
+    logits: Float[Array, "B T V"], targets: Int[Array, "B T"], loss_mask: Real[Array, "B T"],
+    reduction: Reduction = "token",
+) -> tuple[Float[Array, ""], Real[Array, ""]]:
     """The numerator and denominator of ``sft_loss``, both additive over micro-batches.
 
     For ``reduction="token"``: $\\big(\\sum_{b,t} m_{b,t}\\,(-\\log P_\\theta),\\ \\sum_{b,t} m_{b,t}\\big)$,
@@ -103,8 +128,9 @@ def nll_sum_and_count(
 
 
 def sft_loss(
-    logits: jax.Array, targets: jax.Array, loss_mask: jax.Array, reduction: Reduction = "token"
-) -> jax.Array:
+    logits: Float[Array, "B T V"], targets: Int[Array, "B T"], loss_mask: Real[Array, "B T"],
+    reduction: Reduction = "token",
+) -> Float[Array, ""]:
     """The masked NLL of instruction tuning (§3.2): a scalar.
 
     $$\\mathcal{L}_{SFT}(\\theta)=-\\frac{1}{N}\\sum_{i=1}^{N}\\log P_\\theta(y_i\\mid I,y_{<i})
@@ -125,7 +151,9 @@ def sft_loss(
     return safe_divide(*nll_sum_and_count(logits, targets, loss_mask, reduction))
 
 
-def lm_loss(logits: jax.Array, targets: jax.Array, mask: jax.Array | None = None) -> jax.Array:
+def lm_loss(
+    logits: Float[Array, "B T V"], targets: Int[Array, "B T"], mask: Real[Array, "B T"] | None = None
+) -> Float[Array, ""]:
     """Plain language-model NLL, the unmasked special case used for pretraining (§1, §3.1).
 
     $$\\mathcal{L}_{LM}(\\theta)=-\\frac{1}{T}\\sum_{t=1}^{T}\\log P_\\theta(x_t\\mid x_{<t})$$

@@ -31,11 +31,11 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+from jaxtyping import Array, Bool, Float, Int, Real
 
 from minift.config import ModelConfig
 
 Params = dict  # nested dict of arrays, see init_params
-Array = jax.Array
 
 INIT_STD = 0.02  # Llama / GPT-2 initializer_range
 
@@ -94,7 +94,7 @@ def count_params(params: Params) -> int:
 # ---------------------------------------------------------------------------------------------
 
 
-def rms_norm(x: Array, weight: Array, eps: float) -> Array:
+def rms_norm(x: Float[Array, "B T D"], weight: Float[Array, "D"], eps: float) -> Float[Array, "B T D"]:
     r"""RMSNorm (Zhang & Sennrich 2019).
 
     $$\mathrm{RMSNorm}(x) = \frac{x}{\sqrt{\frac1D\sum_d x_d^2 + \epsilon}} \odot g$$
@@ -127,7 +127,8 @@ def rotate_half(x: Array) -> Array:
     return jnp.concatenate([-x[..., half:], x[..., :half]], axis=-1)
 
 
-def apply_rotary(x: Array, cos: Array, sin: Array) -> Array:
+def apply_rotary(x: Float[Array, "B T N K"], cos: Float[Array, "B T K"], sin: Float[Array, "B T K"]
+                 ) -> Float[Array, "B T N K"]:
     r"""Rotate queries or keys by their position: $x \cos\phi + \mathrm{rotate\_half}(x) \sin\phi$.
 
     x: (B, T, N, K) with N heads; cos, sin: (B, T, K). Because rotations compose,
@@ -146,7 +147,8 @@ def _large_negative(dtype: jnp.dtype) -> Array:
     return jnp.asarray(-0.7 * jnp.finfo(dtype).max, dtype)
 
 
-def reference_attention(q: Array, k: Array, v: Array, mask: Array) -> Array:
+def reference_attention(q: Float[Array, "B T H K"], k: Float[Array, "B S G K"], v: Float[Array, "B S G K"],
+                        mask: Bool[Array, "B T S"]) -> Float[Array, "B T H K"]:
     r"""Causal (grouped-query) attention written out: $\mathrm{softmax}(QK^\top/\sqrt{K} + M)\,V$.
 
     q: (B, T, H, K); k, v: (B, S, G, K) with H = G * R; mask: (B, T, S) bool, True = query t
@@ -164,7 +166,8 @@ def reference_attention(q: Array, k: Array, v: Array, mask: Array) -> Array:
     return out.reshape(B, T, H, K)  # (B, T, H, K)
 
 
-def fast_attention(q: Array, k: Array, v: Array, mask: Array) -> Array:
+def fast_attention(q: Float[Array, "B T H K"], k: Float[Array, "B S G K"], v: Float[Array, "B S G K"],
+                   mask: Bool[Array, "B T S"]) -> Float[Array, "B T H K"]:
     """Same contract as `reference_attention`, via `jax.nn.dot_product_attention` (fused on GPU).
 
     Its layout is (B, T, N, H) = our (B, T, H, K); it handles grouped-query heads itself (query
@@ -192,7 +195,8 @@ def attention(q: Array, k: Array, v: Array, mask: Array, implementation: str = "
     return jnp.where(has_key, out, jnp.zeros((), out.dtype))
 
 
-def swiglu_mlp(x: Array, w_gate: Array, w_up: Array, w_down: Array) -> Array:
+def swiglu_mlp(x: Float[Array, "B T D"], w_gate: Float[Array, "D F"], w_up: Float[Array, "D F"],
+               w_down: Float[Array, "F D"]) -> Float[Array, "B T D"]:
     r"""SwiGLU feed-forward (Shazeer 2020): $(\mathrm{SiLU}(xW_g) \odot xW_u)\,W_d$. x: (B, T, D)."""
     gate = jnp.einsum("btd,df->btf", x, w_gate)
     up = jnp.einsum("btd,df->btf", x, w_up)
@@ -288,12 +292,47 @@ def _decoder(
     return rms_norm(x, params["final_norm"], config.norm_eps), new_cache
 
 
-def lm_head(params: Params, h: Array, config: ModelConfig) -> Array:
+def lm_head(params: Params, h: Float[Array, "B T D"], config: ModelConfig) -> Float[Array, "B T V"]:
     """(B, T, D) -> logits (B, T, V), in at least float32 so log-softmax downstream stays accurate."""
     out = jnp.promote_types(h.dtype, jnp.float32)
     if config.tie_embeddings:
         return jnp.einsum("btd,vd->btv", h, params["embed"], preferred_element_type=out)
     return jnp.einsum("btd,dv->btv", h, params["lm_head"], preferred_element_type=out)
+
+
+def positions_from_mask(mask: Real[Array, "B T"]) -> Int[Array, "B T"]:
+    """RoPE positions 0, 1, 2, ... over the real tokens of each row, whatever the padding: (B, T).
+
+    ``mask`` (B, T) is 1 on real tokens. Left padding (prompts in a batch of generations) and
+    right padding (training batches) both give the real tokens the positions they had when the
+    sequence was alone; pads get position 0 (they are masked as keys anyway).
+    """
+    return jnp.maximum(jnp.cumsum(mask, axis=1) - 1, 0).astype(jnp.int32)  # (B, T)
+
+
+def last_token_index(mask: Real[Array, "B T"]) -> Int[Array, "B"]:
+    """(B,) column of the last real token of each row (0 for an all-padding row).
+
+    Under causal attention the last real token is the only position that has read the whole
+    sequence: a reward model reads its score there.
+    """
+    T = mask.shape[1]
+    columns = jnp.broadcast_to(jnp.arange(T, dtype=jnp.int32)[None, :], mask.shape)  # (B, T)
+    return jnp.maximum(jnp.max(jnp.where(mask > 0, columns, -1), axis=1), 0)  # (B,)
+
+
+def init_scalar_head(config: ModelConfig) -> Params:
+    """A zero linear map from a hidden state to one number: ``{"w": (D,), "b": ()}``.
+
+    §4's reward model and PPO's value function are both this head on the Transformer's final
+    hidden states. Starting at zero, a fresh head scores everything 0.
+    """
+    return {"w": jnp.zeros((config.d_model,), jnp.float32), "b": jnp.zeros((), jnp.float32)}
+
+
+def scalar_head(head: Params, h: Float[Array, "B T D"]) -> Float[Array, "B T"]:
+    """$w^\\top h + b$ at every position: hidden states (B, T, D) -> (B, T)."""
+    return jnp.einsum("btd,d->bt", h, head["w"]) + head["b"]  # (B, T)
 
 
 def _default_positions(tokens: Array, positions: Array | None, offset: Array | int = 0) -> Array:
@@ -314,12 +353,12 @@ def causal_mask(T: int, attention_mask: Array | None, batch_size: int) -> Array:
 
 def hidden_states(
     params: Params,
-    tokens: Array,
+    tokens: Int[Array, "B T"],
     config: ModelConfig,
     *,
-    positions: Array | None = None,
-    attention_mask: Array | None = None,
-) -> Array:
+    positions: Int[Array, "B T"] | None = None,
+    attention_mask: Real[Array, "B T"] | None = None,
+) -> Float[Array, "B T D"]:
     """Final-norm hidden states (B, T, D): what the LM head, and the §4 reward/value heads, read.
 
     tokens: (B, T) int; positions: (B, T), default arange(T) (for left padding pass
@@ -334,12 +373,12 @@ def hidden_states(
 
 def forward(
     params: Params,
-    tokens: Array,
+    tokens: Int[Array, "B T"],
     config: ModelConfig,
     *,
-    positions: Array | None = None,
-    attention_mask: Array | None = None,
-) -> Array:
+    positions: Int[Array, "B T"] | None = None,
+    attention_mask: Real[Array, "B T"] | None = None,
+) -> Float[Array, "B T V"]:
     r"""Next-token logits (B, T, V) of §3.1: row t parametrises $P_\theta(x_{t+1} \mid x_{\le t})$.
 
     With log-softmax (in `minift.loss`), summing row t's entry for x_{t+1} over t gives

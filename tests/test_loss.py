@@ -204,3 +204,33 @@ def test_full_model_gradient_matches_finite_differences():
             # and rounding ~1e-16/eps; measured agreement ~1e-8 relative for directional derivatives of
             # ~1e-3..1e-2, so rtol 1e-6 never flakes yet catches any wrong gradient term.
             np.testing.assert_allclose(directional, fd, rtol=1e-6, atol=1e-10)
+
+
+# ============================================================================================
+# Masked averages (the PPO losses average over real tokens with loss.masked_mean)
+# ============================================================================================
+
+
+def test_masked_mean_ignores_padding_even_if_it_is_nan():
+    ragged = np.array([[1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0], [1, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0],
+                       [0, 0, 1, 1, 1, 0]], dtype=np.float32)  # full, short, one, empty, starts late
+    x = np.arange(30, dtype=np.float32).reshape(5, 6)
+    x_padded = np.where(ragged > 0, x, np.nan).astype(np.float32)
+    mask = jnp.asarray(ragged)
+    expected = x[ragged > 0].mean()
+    assert float(loss.masked_mean(jnp.asarray(x_padded), mask)) == pytest.approx(expected, rel=1e-6)
+    per_row = np.asarray(loss.masked_mean(jnp.asarray(x_padded), mask, axis=1))
+    want = [x[b][ragged[b] > 0].mean() if ragged[b].any() else 0.0 for b in range(5)]
+    np.testing.assert_allclose(per_row, want, rtol=1e-6)  # float32 sums of < 10 small integers
+
+
+def test_masked_mean_all_masked_is_zero_with_zero_grad():
+    x = jnp.ones((2, 3))
+    value, grad = jax.value_and_grad(loss.masked_mean)(x, jnp.zeros((2, 3)))
+    assert float(value) == 0.0
+    assert np.all(np.asarray(grad) == 0.0)
+
+
+def test_masked_mean_rejects_mismatched_mask():
+    with pytest.raises(ValueError, match="mask has shape"):
+        loss.masked_mean(jnp.zeros((2, 3)), jnp.zeros((2, 4)))

@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from minift import model
 from minift.config import get_config
 from minift.model import (
     KVCache,
@@ -442,3 +443,23 @@ def test_jit_forward_compiles_once_per_shape(config, params):
     assert traces == [(2, 8)]
     f(params, random_tokens(0, (2, 9), config.vocab_size), config)  # new shape => one new trace
     assert traces == [(2, 8), (2, 9)]
+
+
+def test_last_token_index_handles_both_paddings_and_empty_rows():
+    mask = jnp.asarray([[1, 1, 1, 0, 0], [0, 0, 1, 1, 1], [0, 0, 0, 0, 0], [1, 0, 1, 1, 0]], jnp.float32)
+    assert np.asarray(model.last_token_index(mask)).tolist() == [2, 4, 0, 3]
+
+
+def test_positions_from_mask_number_real_tokens_from_zero_whatever_the_padding():
+    mask = jnp.asarray([[1, 1, 1, 0, 0], [0, 0, 1, 1, 1], [0, 0, 0, 0, 0]], jnp.float32)
+    assert np.asarray(model.positions_from_mask(mask)).tolist() == [[0, 1, 2, 2, 2], [0, 0, 0, 1, 2], [0] * 5]
+
+
+def test_scalar_head_is_w_dot_h_plus_b_and_starts_at_zero(key):
+    cfg = get_config("tiny", vocab_size=50)
+    h = jax.random.normal(key, (2, 3, cfg.d_model))  # (B, T, D)
+    head = model.init_scalar_head(cfg)
+    assert np.all(np.asarray(model.scalar_head(head, h)) == 0.0)
+    head = {"w": jnp.arange(cfg.d_model, dtype=jnp.float32), "b": jnp.float32(0.5)}
+    expected = np.asarray(h) @ np.arange(cfg.d_model) + 0.5  # (B, T)
+    np.testing.assert_allclose(np.asarray(model.scalar_head(head, h)), expected, rtol=1e-5)

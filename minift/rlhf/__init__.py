@@ -1,29 +1,30 @@
-"""RLHF with PPO and a KL penalty (§4): the reward model's loss and the PPO equations.
+"""RLHF with PPO and a KL penalty (§4).
 
-``reward`` — Bradley–Terry loss on preference pairs (the reward $R(x, y)$ learned from human
-judgements). ``ppo`` — KL estimators, per-token rewards, GAE, the clipped surrogate, the adaptive
-β: everything the article's $\\mathcal{L}_{RL} = \\mathbb{E}[R] - \\beta D_{KL}(\\pi_\\theta\\Vert\\pi_{ref})$
-needs, one pure function per equation.
+The math layer, every equation one pure function:
+
+* ``objectives``    — what is maximised: Bradley–Terry for the reward model, the KL estimators,
+  per-token rewards, the KL in the loss, $\\mathcal{L}_{RL}$ itself, the adaptive β;
+* ``ppo_objective`` — how PPO climbs it: GAE, whitening, the clipped policy and value losses, entropy.
+
+The loops built on them: ``reward_model`` (the network $R_\\phi$ and its training) and ``ppo``
+(rollouts, scoring, the jit-compiled update). The study: ``sweep`` (the β sweep).
+The names below are the equations, re-exported so that ``rlhf.gae`` reads as in the article.
 """
 
-from minift.rlhf.ppo import (
+from minift.rlhf.objectives import (
     KL_KINDS,
     AdaptiveKL,
     FixedKL,
-    PPOStats,
     adaptive_kl_update,
-    entropy,
-    gae,
+    bradley_terry_loss,
     kl_estimate,
     kl_loss_term,
-    masked_mean,
-    masked_whiten,
     per_token_rewards,
-    ppo_clip_loss,
+    preference_accuracy,
     rlhf_objective,
-    value_loss,
+    sequence_kl,
 )
-from minift.rlhf.reward import bradley_terry_loss, preference_accuracy
+from minift.rlhf.ppo_objective import PPOStats, entropy, gae, masked_whiten, ppo_clip_loss, value_loss
 
 __all__ = [
     "KL_KINDS",
@@ -36,11 +37,11 @@ __all__ = [
     "gae",
     "kl_estimate",
     "kl_loss_term",
-    "masked_mean",
     "masked_whiten",
     "per_token_rewards",
     "ppo_clip_loss",
     "preference_accuracy",
     "rlhf_objective",
+    "sequence_kl",
     "value_loss",
 ]
