@@ -29,7 +29,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from minift.config import ModelConfig
-from minift.model import forward, forward_cached, init_kv_cache
+from minift.data import bucket_length
+from minift.model import forward, forward_cached, init_kv_cache, positions_from_mask
 
 PROMPT_BUCKETS = (16, 32, 64, 128, 256, 512, 1024, 2048)
 
@@ -106,7 +107,7 @@ def left_pad(prompts: Sequence[Sequence[int]], pad_id: int, buckets: Sequence[in
     longest = max(len(p) for p in prompts)
     if longest == 0:
         raise ValueError("every prompt must have at least one token (e.g. BOS)")
-    length = next((b for b in buckets if b >= longest), longest)
+    length = bucket_length(longest, buckets)
     tokens = np.full((len(prompts), length), pad_id, dtype=np.int32)
     mask = np.zeros((len(prompts), length), dtype=np.float32)
     for i, p in enumerate(prompts):
@@ -148,9 +149,8 @@ def generate_tokens(
     B, P = prompt_tokens.shape
     S = P + max_new_tokens  # cache slots: the prompt, then one per generated token
     cache = init_kv_cache(config, B, S)
-    # Real tokens are numbered 0, 1, ... from the first non-pad column; pads get position 0
-    # (their keys are masked anyway).
-    positions = jnp.maximum(jnp.cumsum(prompt_mask, axis=1) - 1, 0).astype(jnp.int32)  # (B, P)
+    # Real tokens are numbered 0, 1, ... from the first non-pad column (pads are masked as keys).
+    positions = positions_from_mask(prompt_mask)  # (B, P)
     key_mask = jnp.concatenate([prompt_mask, jnp.ones((B, max_new_tokens), prompt_mask.dtype)], axis=1)  # (B, S)
 
     logits, cache = forward_cached(
@@ -195,8 +195,7 @@ def generate_uncached(
     done = jnp.zeros((B,), bool)
     out_tok, out_logp, out_mask = [], [], []
     for step_key in jax.random.split(key, max_new_tokens):
-        positions = jnp.maximum(jnp.cumsum(mask, axis=1) - 1, 0).astype(jnp.int32)
-        logits = forward(params, tokens, config, positions=positions, attention_mask=mask)[:, -1, :]
+        logits = forward(params, tokens, config, positions=positions_from_mask(mask), attention_mask=mask)[:, -1, :]
         token, logp, alive, done = _take_step(logits, step_key, sampling, done, eos_id, pad_id)
         out_tok.append(token)
         out_logp.append(logp)

@@ -1,4 +1,4 @@
-"""Training: the jit-compiled step of §3.3 (and, below it, the loop).
+"""Training: the jit-compiled step of §3.3 (the loop around it is ``minift.loop``).
 
 One step is the article's update $\\theta_{k+1}=\\theta_k-\\eta\\nabla_\\theta\\mathcal{L}_{SFT}$
 done by AdamW (``minift.optim``) on the masked NLL of §3.2 (``minift.loss``): forward, loss,
@@ -26,32 +26,20 @@ would overweight micro-batches with few response tokens.
 
 from __future__ import annotations
 
-import json
-import math
-import time
-from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Literal, NamedTuple
+from typing import Any, Callable, Literal
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
-from minift import checkpoint as ckpt
 from minift import loss as losses
-from minift import model, optim
+from minift import model
 from minift.config import ModelConfig
 from minift.data import Batch
 
 Params = Any  # nested dict of arrays (minift.model.init_params)
 LossKind = Literal["sft", "lm"]
 LOSS_KINDS = ("sft", "lm")
-
-# =============================================================================================
-# The step
-# =============================================================================================
-
 
 def real_target_mask(loss_mask: jax.Array) -> jax.Array:
     """1 on every real (non-padding) target, prompt included: ``(B, T) -> (B, T)``.
@@ -64,7 +52,8 @@ def real_target_mask(loss_mask: jax.Array) -> jax.Array:
     return (remaining > 0).astype(loss_mask.dtype)
 
 
-def _check_options(loss: str, reduction: str) -> None:
+def check_options(loss: str, reduction: str) -> None:
+    """A ValueError naming the option unless ``loss`` and ``reduction`` are known kinds."""
     if loss not in LOSS_KINDS:
         raise ValueError(f"train: loss={loss!r} is not one of {LOSS_KINDS} ('sft' = response only, 'lm' = all tokens).")
     if reduction not in losses.REDUCTIONS:
@@ -73,7 +62,7 @@ def _check_options(loss: str, reduction: str) -> None:
 
 def target_mask(batch: Batch, loss: LossKind = "sft") -> jax.Array:
     """Which targets the loss counts, ``(B, T)``: the response (``"sft"``) or all real ones (``"lm"``)."""
-    _check_options(loss, "token")
+    check_options(loss, "token")
     return batch.loss_mask if loss == "sft" else real_target_mask(batch.loss_mask)
 
 
@@ -159,7 +148,7 @@ def make_train_step(
     for ``"sft"``), and ``learning_rate`` when ``schedule`` (``optim.learning_rate_schedule`` with
     the optimizer's arguments) is given.
     """
-    _check_options(loss, reduction)  # fail now, not at the first call
+    check_options(loss, reduction)  # fail now, not at the first call
 
     def train_step(params: Params, opt_state: optax.OptState, batch: Batch | list[Batch]):
         if isinstance(batch, list):
@@ -196,7 +185,7 @@ def make_eval_step(
     (``loss = total / count``) so a whole evaluation set's loss is ``sum(total) / sum(count)``,
     weighted by tokens exactly like training; ``n_tokens`` as in ``make_train_step``.
     """
-    _check_options(loss, reduction)
+    check_options(loss, reduction)
 
     @jax.jit
     def eval_step(params: Params, batch: Batch) -> dict[str, jax.Array]:
@@ -204,234 +193,3 @@ def make_eval_step(
         return {"loss": losses.safe_divide(total, count), "total": total, "count": count, "n_tokens": n_tokens}
 
     return eval_step
-
-
-# =============================================================================================
-# The loop
-# =============================================================================================
-# One loop for both phases of the course: pretraining the base model (``loss="lm"`` on raw text)
-# and instruction tuning (``loss="sft"``, or ``"lm"`` on instruction data for the unmasked
-# ablation). What it adds around the step is what makes a run trustworthy:
-#
-# * a run folder: ``run.json`` (settings), ``metrics.jsonl`` (one JSON object per step),
-#   ``loss.png``, and ``checkpoints/step_XXXXXXXX.safetensors`` (minift.checkpoint, atomic);
-# * exact resumption: the batch stream is a pure function of (seed, epoch), so ``resume=True``
-#   restores params, optimizer state and step from the newest checkpoint and skips the batches
-#   already seen; on CPU the resumed run's losses equal the uninterrupted run's bit for bit;
-# * a NaN/inf loss stops the run with an error naming the step; the last good checkpoint stays;
-# * Ctrl-C writes a checkpoint of the last completed step before exiting.
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Settings of one training run (stored in ``run.json`` and in every checkpoint)."""
-
-    steps: int = 600
-    batch_size: int = 32
-    learning_rate: float = 1e-3  # high for a few-million-parameter model; real models use ~1e-5
-    warmup_steps: int = 50
-    weight_decay: float = 0.1
-    clip_norm: float = 1.0
-    loss: str = "sft"  # "sft" (masked, §3.2) or "lm" (every real token)
-    reduction: str = "token"
-    eval_every: int = 100  # 0 = only at the end
-    checkpoint_every: int = 200  # 0 = only at the end (and on Ctrl-C)
-    keep_checkpoints: int = 2
-    seed: int = 0
-
-    def __post_init__(self):
-        if self.steps < 1 or self.batch_size < 1:
-            raise ValueError(f"steps and batch_size must be >= 1, got {self.steps} and {self.batch_size}")
-        if not 0 <= self.warmup_steps < self.steps:
-            raise ValueError(f"warmup_steps must be in [0, steps={self.steps}), got {self.warmup_steps}")
-        _check_options(self.loss, self.reduction)
-
-
-class TrainingDiverged(ValueError):
-    """The loss became NaN or infinite; the last good checkpoint is left untouched."""
-
-
-class TrainResult(NamedTuple):
-    params: Params
-    opt_state: optax.OptState
-    step: int
-    history: list[dict]  # the metrics.jsonl records logged by this call
-
-
-def batch_stream(make_epoch: Callable[[int], Iterable[Batch]]) -> Iterator[Batch]:
-    """Endless batches: epoch 0, epoch 1, ... where ``make_epoch(epoch)`` is deterministic."""
-    epoch = 0
-    while True:
-        empty = True
-        for batch in make_epoch(epoch):
-            empty = False
-            yield batch
-        if empty:
-            raise ValueError("the training data produced no batch: is the dataset empty?")
-        epoch += 1
-
-
-def evaluate_loss(eval_step, params: Params, batches: Iterable[Batch]) -> float:
-    """Token-weighted loss over a whole evaluation set: sum(total) / sum(count)."""
-    total = count = 0.0
-    for batch in batches:
-        m = eval_step(params, batch)
-        total, count = total + float(m["total"]), count + float(m["count"])
-    return total / count if count else 0.0
-
-
-def read_history(path: Path) -> list[dict]:
-    """The records of a ``metrics.jsonl`` file (empty if it does not exist)."""
-    if not Path(path).is_file():
-        return []
-    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
-def _write_history(path: Path, records: list[dict]) -> None:
-    path.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in records), encoding="utf-8")
-
-
-def plot_losses(history: list[dict], path: Path, title: str = "") -> Path:
-    """Train (and eval, if logged) loss against step, saved as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot([r["step"] for r in history], [r["loss"] for r in history], label="train", lw=1)
-    ev = [(r["step"], r["eval_loss"]) for r in history if "eval_loss" in r]
-    if ev:
-        ax.plot(*zip(*ev), "o-", label="eval")
-    ax.set(xlabel="step", ylabel="loss (nats / token)", title=title, yscale="log")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
-
-
-def fit(
-    run_dir: str | Path,
-    config: ModelConfig,
-    params: Params,
-    make_epoch: Callable[[int], Iterable[Batch]],
-    train: TrainConfig,
-    *,
-    eval_batches: list[Batch] | None = None,
-    resume: bool = False,
-    progress: bool = True,
-    info: dict | None = None,
-) -> TrainResult:
-    """Train ``params`` for ``train.steps`` steps; everything the run makes goes to ``run_dir``.
-
-    ``make_epoch(epoch)`` returns that epoch's batches (fixed shapes from length buckets, seeded
-    by the epoch, e.g. ``lambda e: data.batches(enc, 32, pad_id=0, seed=(seed, e))``).
-    ``info`` (JSON-serialisable: data, template, ...) is stored in ``run.json`` and checkpoints.
-    The caller's ``params`` are not modified (training runs on a copy: the step donates buffers).
-    """
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    optimizer = optim.make_optimizer(
-        train.learning_rate, train.steps, train.warmup_steps,
-        weight_decay=train.weight_decay, clip_norm=train.clip_norm,
-    )
-    schedule = optim.learning_rate_schedule(train.learning_rate, train.steps, train.warmup_steps)
-    train_step = make_train_step(config, optimizer, loss=train.loss, reduction=train.reduction, schedule=schedule)
-    eval_step = make_eval_step(config, loss=train.loss, reduction=train.reduction)
-    meta = {"train": asdict(train), "info": info or {}}
-    metrics_path = run_dir / "metrics.jsonl"
-
-    step = 0
-    params = jax.tree.map(jnp.copy, params)
-    opt_state = optimizer.init(params)
-    last = ckpt.latest_checkpoint(run_dir) if resume else None
-    if last is not None:
-        state = ckpt.load_checkpoint(last, params_template=params, opt_state_template=opt_state, config=config)
-        params, opt_state, step = state.params, state.opt_state, state.step
-        # Forget what was logged after that checkpoint: the resumed run logs those steps again.
-        _write_history(metrics_path, [r for r in read_history(metrics_path) if r["step"] <= step])
-    else:
-        _write_history(metrics_path, [])
-    (run_dir / "run.json").write_text(
-        json.dumps({"model": config.to_dict(), **meta}, indent=2, sort_keys=True, ensure_ascii=False),
-        encoding="utf-8",
-    )
-
-    def save(at_step: int) -> Path:
-        path = ckpt.save_checkpoint(
-            ckpt.checkpoint_path(run_dir, at_step), params=params, opt_state=opt_state,
-            step=at_step, rng=jax.random.PRNGKey(train.seed), config=config, metadata=meta,
-        )
-        ckpt.prune_checkpoints(run_dir, train.keep_checkpoints)
-        return path
-
-    stream = batch_stream(make_epoch)
-    for _ in range(step):  # skip the batches the checkpointed run already trained on
-        next(stream)
-
-    from tqdm.auto import tqdm
-
-    history: list[dict] = []
-    bar = tqdm(total=train.steps, initial=step, disable=not progress, desc=run_dir.name, unit="step")
-    t0, tokens_seen = time.perf_counter(), 0
-    try:
-        while step < train.steps:
-            batch = next(stream)
-            new_params, new_opt_state, metrics = train_step(params, opt_state, batch)
-            loss_value = float(metrics["loss"])  # waits for the step to finish
-            if not math.isfinite(loss_value):
-                last = ckpt.latest_checkpoint(run_dir)
-                raise TrainingDiverged(
-                    f"{run_dir}: the loss became {loss_value} at step {step + 1}; training stopped. "
-                    f"The last good checkpoint is {last or 'none (none was written yet)'}. "
-                    "Lower the learning rate or lengthen the warm-up, then resume from it."
-                )
-            params, opt_state = new_params, new_opt_state
-            step += 1
-            tokens_seen += int(np.prod(batch.tokens.shape))
-            record = {
-                "step": step, "loss": loss_value, "grad_norm": float(metrics["grad_norm"]),
-                "learning_rate": float(metrics["learning_rate"]), "n_tokens": int(metrics["n_tokens"]),
-                "tokens_per_s": tokens_seen / (time.perf_counter() - t0),
-            }
-            if eval_batches and ((train.eval_every and step % train.eval_every == 0) or step == train.steps):
-                record["eval_loss"] = evaluate_loss(eval_step, params, eval_batches)
-            history.append(record)
-            with open(metrics_path, "a", encoding="utf-8") as f:
-                f.write(json.dumps(record, sort_keys=True) + "\n")
-            bar.set_postfix(loss=f"{loss_value:.3f}", tok_s=f"{record['tokens_per_s']:.0f}")
-            bar.update(1)
-            if (train.checkpoint_every and step % train.checkpoint_every == 0) or step == train.steps:
-                save(step)
-    except KeyboardInterrupt:
-        bar.close()
-        # params/opt_state are those of the last *completed* step (assigned only after it).
-        path = save(step)
-        print(f"\ninterrupted: checkpoint of step {step} written to {path}; continue with --resume")
-        raise
-    bar.close()
-    plot_losses(read_history(metrics_path), run_dir / "loss.png", title=run_dir.name)
-    return TrainResult(params, opt_state, step, history)
-
-
-def load_model(path: str | Path) -> tuple[Params, ModelConfig]:
-    """Parameters and config of a trained model: a run folder (its newest checkpoint) or a file."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such run folder or checkpoint file (train one with `minift pretrain`/`sft`)")
-    if path.is_dir():
-        last = ckpt.latest_checkpoint(path)
-        if last is None:
-            raise FileNotFoundError(f"{path}: no checkpoint under {path / ckpt.CHECKPOINT_DIR}; is this a run folder?")
-        path = last
-    state = ckpt.load_checkpoint(path)
-    if state.config_dict is None:
-        raise ValueError(f"{path}: the checkpoint stores no model config, so it cannot be loaded as a model")
-    return state.params, ModelConfig.from_dict(state.config_dict)
-
-
-def run_info(run_dir: str | Path) -> dict:
-    """The ``run.json`` of a run folder (``{}`` if absent)."""
-    path = Path(run_dir) / "run.json"
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}

@@ -9,7 +9,12 @@ import pytest
 
 from minift.config import get_config
 from minift.generate import (
-    Sampling, filter_logits, generate, generate_tokens, generate_uncached, left_pad,
+    Sampling,
+    filter_logits,
+    generate,
+    generate_tokens,
+    generate_uncached,
+    left_pad,
 )
 from minift.model import init_params
 

@@ -5,12 +5,13 @@ first rollout (policy == reference); the first minibatch of the update has ratio
 clips nothing; the frozen reference never changes; the update compiles once across iterations
 (static shapes); every logged statistic is finite, for both KL placements and the adaptive β.
 And the bad inputs: β < 0, an empty rollout batch, a reward model of another backbone.
-The equations themselves (KL estimators, GAE, clipped losses) are tested in test_rlhf_math.py.
+The equations themselves are tested in test_rlhf_objectives.py and test_rlhf_ppo_objective.py.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import jax
 import jax.numpy as jnp
@@ -19,9 +20,10 @@ import pytest
 
 from minift import model
 from minift.config import get_config
+from minift.course.bundled import course_examples, default_tokenizer
+from minift.generate import Sampling, generate_tokens
 from minift.rlhf import ppo as P
-from minift.rlhf import reward as R
-from minift.tokenizer import default_tokenizer
+from minift.rlhf import reward_model as R
 
 SETTINGS = P.PPOConfig(iterations=2, batch_size=8, max_new_tokens=5, epochs=2, minibatches=2, beta=0.1,
                        learning_rate=1e-3)
@@ -51,13 +53,18 @@ def rm(sft, cfg):
 
 @pytest.fixture(scope="module")
 def prompts(tok):
-    return P.make_prompt_set(P.load_prompt_examples()[:32], tok, "compact")
+    return P.make_prompt_set(course_examples("train")[:32], tok, "compact")
 
 
 def rollout(params, sft, rm, prompts, tok, cfg, ppo=SETTINGS, seed=0):
+    """Steps 1-3 of an iteration, as train_ppo does them: sample, then score."""
     index = np.arange(ppo.batch_size) + seed
-    return P.rollout_batch(params, sft, rm, prompts, index, jax.random.PRNGKey(seed), ppo.beta, config=cfg, ppo=ppo,
-                           eos_id=tok.eos_id, pad_id=tok.pad_id)
+    prompt_tokens, prompt_mask = jnp.asarray(prompts.tokens[index]), jnp.asarray(prompts.mask[index])
+    gen = generate_tokens(params["policy"], prompt_tokens, prompt_mask, jax.random.PRNGKey(seed), config=cfg,
+                          max_new_tokens=ppo.max_new_tokens, sampling=Sampling(temperature=1.0),
+                          eos_id=tok.eos_id, pad_id=tok.pad_id)
+    return P.score_rollout(params, sft, rm, prompt_tokens, prompt_mask, gen, jnp.float32(ppo.beta), config=cfg,
+                           settings=ppo.update_settings())
 
 
 def test_first_rollout_kl_is_exactly_zero_and_logps_match_the_sampler(sft, rm, prompts, tok, cfg):
@@ -74,13 +81,14 @@ def test_first_rollout_kl_is_exactly_zero_and_logps_match_the_sampler(sft, rm, p
 def test_update_first_minibatch_ratio_one_no_clip_and_reference_frozen(sft, rm, prompts, tok, cfg):
     ref_before = jax.tree.map(np.array, sft)
     params = P.init_policy(sft, cfg)
-    optimizer, update = P.ppo_optimizer_and_update(cfg, SETTINGS)
-    # runs of a beta sweep share the compiled update (beta is an argument, not a constant)
-    assert P.ppo_optimizer_and_update(cfg, P.PPOConfig(**{**SETTINGS.__dict__, "beta": 0.5}))[1] is update
-    opt_state = optimizer.init(params)
+    opt_state = P.ppo_optimizer(SETTINGS.update_settings()).init(params)
+    compiled_before = P.ppo_update._cache_size()
     for it in range(2):
-        r = rollout(params, sft, rm, prompts, tok, cfg, seed=it)
-        params, opt_state, stats = update(params, opt_state, r, jax.random.PRNGKey(10 + it), jnp.float32(0.1))
+        # the runs of a beta sweep share the compiled update: beta is an argument, not a setting
+        run = replace(SETTINGS, beta=[0.1, 0.5][it], seed=it, iterations=it + 1)
+        r = rollout(params, sft, rm, prompts, tok, cfg, ppo=run, seed=it)
+        params, opt_state, stats = P.ppo_update(params, opt_state, r, jax.random.PRNGKey(10 + it),
+                                                jnp.float32(run.beta), config=cfg, settings=run.update_settings())
         assert stats["ratio_mean"].shape == (SETTINGS.epochs, SETTINGS.minibatches)
         # logp_old is recomputed with the update's own forward pass, so before any step the ratio is
         # 1 up to float32 rounding (the minibatch is a different batch shape: ~1e-7 per token)
@@ -88,8 +96,8 @@ def test_update_first_minibatch_ratio_one_no_clip_and_reference_frozen(sft, rm, 
         assert float(stats["clip_frac"][0, 0]) == 0.0  # nothing is anywhere near 1 +- 0.2
         assert float(stats["approx_kl"][0, 0]) < 1e-10  # k3 ~ (log ratio)^2 / 2 ~ 1e-14
         assert all(np.all(np.isfinite(np.asarray(v))) for v in stats.values())
-    # one compiled program for both iterations: shapes are static
-    assert update._cache_size() == 1
+    # one compiled program for both iterations and both runs: shapes and settings are static
+    assert P.ppo_update._cache_size() == compiled_before + 1
     # the reference is untouched (the update donates and changes only its own copy) ...
     assert jax.tree.all(jax.tree.map(lambda a, b: bool(np.array_equal(a, b)), ref_before, jax.tree.map(np.array, sft)))
     # ... while the policy did move
@@ -101,7 +109,7 @@ def test_update_first_minibatch_ratio_one_no_clip_and_reference_frozen(sft, rm, 
 # KL-in-reward update is the one tested above): each case compiles its own programs, ~10 s.
 @pytest.mark.parametrize("placement,target", [("loss", 0.0), ("reward", 0.5)])
 def test_ppo_iterations_end_to_end_give_finite_stats(sft, rm, prompts, tok, cfg, tmp_path, placement, target):
-    ppo = P.PPOConfig(**{**SETTINGS.__dict__, "kl_placement": placement, "kl_target": target})
+    ppo = replace(SETTINGS, kl_placement=placement, kl_target=target)
     state, history = P.train_ppo(sft, cfg, rm, cfg, prompts, tok, ppo, run_dir=tmp_path)
     assert len(history) == 2 and state.iteration == 2
     for record in history:
@@ -130,9 +138,8 @@ def test_empty_rollout_batch_is_rejected(sft, rm, prompts, tok, cfg):
     empty = r._replace(mask=jnp.zeros_like(r.mask))
     with pytest.raises(ValueError, match="empty rollout batch"):
         P.check_rollout(empty)
-    with pytest.raises(ValueError, match="empty rollout batch"):
-        P.rollout_batch(P.init_policy(sft, cfg), sft, rm, prompts, np.arange(0), jax.random.PRNGKey(0), 0.1,
-                        config=cfg, ppo=SETTINGS, eos_id=tok.eos_id, pad_id=tok.pad_id)
+    with pytest.raises(ValueError, match="batch_size must be >= 1"):
+        P.PPOConfig(batch_size=0)  # so the loop can never draw an empty batch of prompts
     with pytest.raises(ValueError, match="prompt list is empty"):
         P.make_prompt_set([], tok, "compact")
 

@@ -1,29 +1,25 @@
-"""Tests for the reward model of §4 (minift/rlhf/reward.py, minift/rlhf/hh.py).
+"""Tests for the reward model of §4 (minift/rlhf/reward_model.py).
 
 Kinds: invariants (the score is read at the last *real* token: padding of any amount and side,
 and the token ids under padding, never change it; a zero head ranks every pair a tie, 0.5);
-a short seeded training run on the bundled pairs that must beat chance on held-out pairs; the
-data loaders (minift JSONL, HH-RLHF dialogues — the real file when present); clear errors.
-The Bradley–Terry loss itself is tested in tests/test_rlhf_math.py.
+a short seeded training run on the bundled pairs that must beat chance on held-out pairs;
+checkpoints and clear errors. The Bradley–Terry loss itself is tested in
+tests/test_rlhf_objectives.py; the preference files in tests/test_preferences.py.
 """
 
 from __future__ import annotations
-
-import gzip
-import json
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from minift import checkpoint as ckpt
 from minift import model
 from minift.config import get_config
-from minift.coursedata import PREFERENCES_FILE, SAMPLES_DIR
-from minift.rlhf import reward as R
-from minift.rlhf.hh import split_dialogue
-from minift.tokenizer import default_tokenizer
-
+from minift.course.bundled import PREFERENCES_FILE, SAMPLES_DIR, default_tokenizer
+from minift.preferences import load_preferences, split_pairs
+from minift.rlhf import reward_model as R
 
 score_jit = jax.jit(R.reward_scores, static_argnames="config")
 
@@ -80,69 +76,9 @@ def test_reward_reads_last_real_token_whatever_the_padding(rm_params, cfg):
     assert abs(score(changed, np.ones(L)) - alone) > 1e-4
 
 
-def test_last_token_index_handles_both_paddings_and_empty_rows():
-    mask = jnp.asarray([[1, 1, 1, 0, 0], [0, 0, 1, 1, 1], [0, 0, 0, 0, 0], [1, 0, 1, 1, 0]], jnp.float32)
-    assert np.asarray(R.last_token_index(mask)).tolist() == [2, 4, 0, 3]
-
-
-def test_bundled_preferences_load_in_the_sft_template():
-    pairs = R.load_preferences(SAMPLES_DIR / PREFERENCES_FILE, template="compact")
-    assert len(pairs) == 2000
-    train, heldout = R.split_pairs(pairs)
-    assert len(heldout) == 200 and {p.split for p in train} == {"train"}
-    p = pairs[0]
-    assert p.prompt.startswith("### Instruction:\n" + p.instruction) and p.prompt.endswith("### Response:\n")
-    raw = R.load_preferences(SAMPLES_DIR / PREFERENCES_FILE, template=None)
-    assert raw[0].prompt == f"{p.instruction}\n{p.input}"
-
-
-def test_missing_preference_field_names_file_line_and_field(tmp_path):
-    path = tmp_path / "prefs.jsonl"
-    good = {"prompt": "Count the words.\na b", "chosen": "2", "rejected": "3"}
-    bad = {"prompt": "Count the words.\na b c", "chosen": "3"}
-    path.write_text(json.dumps(good) + "\n\n" + json.dumps(bad) + "\n", encoding="utf-8")
-    with pytest.raises(ValueError, match=r"prefs\.jsonl:3: missing field 'rejected'"):
-        R.load_preferences(path)
-
-
-def test_hh_rlhf_dialogue_split():
-    row = {"chosen": "\n\nHuman: hi\n\nAssistant: hello\n\nHuman: 2+2?\n\nAssistant: 4",
-           "rejected": "\n\nHuman: hi\n\nAssistant: hello\n\nHuman: 2+2?\n\nAssistant: five, I think"}
-    prompt, answer = split_dialogue(row["chosen"])
-    assert prompt == "\n\nHuman: hi\n\nAssistant: hello\n\nHuman: 2+2?\n\nAssistant:" and answer == "4"
-    with pytest.raises(ValueError, match="Assistant"):
-        split_dialogue("\n\nHuman: no answer")
-
-
-def test_hh_rlhf_loader_on_a_gz_file(tmp_path):
-    path = tmp_path / "hh.jsonl.gz"
-    rows = [{"chosen": "\n\nHuman: a\n\nAssistant: yes", "rejected": "\n\nHuman: a\n\nAssistant: no"},
-            {"chosen": "\n\nHuman: b\n\nAssistant: ok"}]
-    with gzip.open(path, "wt", encoding="utf-8") as f:
-        f.write("\n".join(json.dumps(r) for r in rows) + "\n")
-    with pytest.raises(ValueError, match=r"hh\.jsonl\.gz:2: missing field 'rejected'"):
-        R.load_preferences(path)
-
-
-def test_hh_rlhf_real_file(shared_data, tok):
-    path = shared_data / "hh-rlhf" / "test.jsonl.gz"
-    if not path.is_file():
-        pytest.skip(f"{path} not present")
-    pairs = R.load_preferences(path)
-    assert len(pairs) == 2312
-    assert all(p.prompt.startswith("\n\nHuman:") and p.prompt.endswith("\n\nAssistant:") for p in pairs)
-    assert sum(p.chosen != p.rejected for p in pairs) > 0.95 * len(pairs)
-    with gzip.open(path, "rt", encoding="utf-8") as f:  # the split gives the dialogue back
-        first = json.loads(f.readline())
-    assert pairs[0].prompt + " " + pairs[0].chosen == first["chosen"].rstrip()
-    batch, dropped = R.encode_pairs(pairs[:50], tok, max_len=256)
-    assert batch.chosen.shape[1] <= 256 and batch.chosen.shape[0] + dropped == 50
-    assert np.all(batch.chosen[:, 0] == tok.bos_id)  # prompts are cut from the left, after BOS
-
-
 def test_short_training_beats_chance_on_heldout_pairs(tok, cfg):
-    pairs = R.load_preferences(SAMPLES_DIR / PREFERENCES_FILE, template="compact")
-    train_list, heldout_list = R.split_pairs(pairs)
+    pairs = load_preferences(SAMPLES_DIR / PREFERENCES_FILE, template="compact")
+    train_list, heldout_list = split_pairs(pairs)
     train, _ = R.encode_pairs(train_list, tok, 48)
     heldout, _ = R.encode_pairs(heldout_list, tok, 48)
     rm = R.init_reward_model(model.init_params(cfg, jax.random.PRNGKey(0)), cfg)
@@ -164,8 +100,6 @@ def test_checkpoint_round_trip_and_kind(tmp_path, rm_params, cfg):
     loaded, config, meta = R.load_reward_model(tmp_path / "rm")
     assert config == cfg and meta["kind"] == "reward_model" and meta["backbone_config"] == cfg.to_dict()
     assert jax.tree.all(jax.tree.map(lambda a, b: bool(np.array_equal(a, b)), loaded, rm_params))
-    from minift import checkpoint as ckpt
-
     sft = ckpt.save_checkpoint(tmp_path / "sft.safetensors", params=rm_params["backbone"], step=0, config=cfg)
     with pytest.raises(ValueError, match="not a reward-model checkpoint"):
         R.load_reward_model(sft)
@@ -179,7 +113,3 @@ def test_backbone_mismatch_is_a_clear_error(cfg):
     R.check_backbone_matches(get_config("tiny", vocab_size=cfg.vocab_size, attention="fast"), cfg)  # same numbers
 
 
-def test_sft_template_from_run_json(tmp_path):
-    assert R.sft_template(tmp_path) == "alpaca"
-    (tmp_path / "run.json").write_text(json.dumps({"info": {"template": "compact"}}), encoding="utf-8")
-    assert R.sft_template(tmp_path) == "compact"

@@ -1,4 +1,4 @@
-"""The training loop: exact resume, NaN stop, Ctrl-C checkpoint, run folder, loading."""
+"""minift.loop: exact resume bit for bit, NaN stop, Ctrl-C checkpoint, run folder, loading."""
 
 from __future__ import annotations
 
@@ -12,8 +12,15 @@ import pytest
 from minift import checkpoint as ckpt
 from minift.config import get_config
 from minift.data import Encoded, batches
+from minift.loop import (
+    TrainConfig,
+    TrainingDiverged,
+    fit,
+    load_model,
+    read_history,
+    run_template,
+)
 from minift.model import init_params
-from minift.train import TrainConfig, TrainingDiverged, fit, load_model, read_history
 
 CONFIG = get_config("tiny")
 
@@ -98,7 +105,7 @@ def test_ctrl_c_writes_a_checkpoint_of_the_last_completed_step(tmp_path, params)
             yield batch
 
     run = tmp_path / "run"
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt, match="checkpoint of step .* continue with --resume"):
         fit(run, CONFIG, params, interrupting, replace(TRAIN, checkpoint_every=0),
             progress=False)
     assert ckpt.latest_checkpoint(run) == ckpt.checkpoint_path(run, 3)
@@ -120,3 +127,13 @@ def test_bad_train_settings_are_refused(tmp_path):
         TrainConfig(loss="nope")
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         load_model(tmp_path)
+
+
+def test_run_template_from_run_json_of_a_folder_or_a_checkpoint(tmp_path):
+    assert run_template(tmp_path) == "alpaca"
+    (tmp_path / "run.json").write_text(json.dumps({"info": {"template": "compact"}}), encoding="utf-8")
+    assert run_template(tmp_path) == "compact"
+    # a checkpoint file of the run reads the same run.json; other runs keep it at the top level
+    assert run_template(tmp_path / "checkpoints" / "step_00000001.safetensors") == "compact"
+    (tmp_path / "run.json").write_text(json.dumps({"template": "inline"}), encoding="utf-8")
+    assert run_template(tmp_path) == "inline"
