@@ -1,7 +1,7 @@
-"""The ``minift`` command line: one subcommand per stage of the course.
+"""The ``minift`` command line: one subcommand per stage of the course (``minift.commands``).
 
-Each subcommand lives in the module that owns its concept and is registered here by name, so
-that ``minift --help`` stays fast (modules are imported only when their command runs).
+Only the module of the command being run is imported: importing them all would load JAX and
+the whole library (seconds) before ``minift --help`` could print a line.
 """
 
 from __future__ import annotations
@@ -10,36 +10,22 @@ import argparse
 import importlib
 import sys
 
-# name -> (module, one-line help). The module defines ``add_<name>_arguments(parser)`` and
-# ``run_<name>(args)`` — or plain ``add_arguments``/``run`` when it hosts a single command.
-COMMANDS: dict[str, tuple[str, str]] = {
-    "data": ("minift.coursedata", "regenerate the bundled course data in data/samples/"),
-    "tokenizer": ("minift.tokenizer", "train or inspect the SentencePiece tokenizer"),
-    "pretrain": ("minift.runs", "pretrain a base model on the raw corpus (§1)"),
-    "sft": ("minift.runs", "instruction-tune a base model with the masked loss (§2, §3.2)"),
-    "generate": ("minift.runs", "generate text from a trained model"),
-    "chat": ("minift.runs", "a small terminal chat with an instruction-tuned model"),
-    "eval": ("minift.runs", "exact-match accuracy per task on the held-out splits"),
-    "rm": ("minift.rlhf.reward", "train the reward model on preference pairs (§4)"),
-    "ppo": ("minift.rlhf.ppo", "PPO with a KL penalty against the SFT model (§4)"),
-    "demo": ("minift.demo", "the end-to-end demo (what `make demo` runs)"),
-}
+from minift.commands import COMMANDS
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    """The parser; only the module of ``command`` (if any) is imported to add its arguments."""
+    """The parser; only ``minift.commands.<command>`` (if any) is imported, to add its arguments."""
     parser = argparse.ArgumentParser(
         prog="minift",
         description="Instruction tuning from scratch in JAX (a course implementation).",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, (module_name, help_text) in COMMANDS.items():
+    for name, help_text in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
         if name == command:
-            module = importlib.import_module(module_name)
-            add = getattr(module, f"add_{name}_arguments", None) or module.add_arguments
-            add(p)
-            p.set_defaults(_run=getattr(module, f"run_{name}", None) or module.run)
+            module = importlib.import_module(f"minift.commands.{name}")  # lazy: see the module docstring
+            module.add_arguments(p)
+            p.set_defaults(_run=module.run)
     return parser
 
 
@@ -57,6 +43,9 @@ def main(argv: list[str] | None = None) -> int:
         # minift's own errors already name the file, line or field: show them without a traceback.
         print(f"minift {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as err:  # a training loop says where it saved its last step
+        print(f"\nminift {args.command}: {err or 'interrupted'}", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

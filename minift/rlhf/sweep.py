@@ -1,7 +1,7 @@
 r"""The β sweep of §4: what the KL leash does, measured (the experiment a teacher shows).
 
 The article's objective $\mathcal{L}_{RL}=\mathbb{E}[R(x,y)]-\beta D_{KL}(\pi_\theta\Vert\pi_{ref})$ says
-the KL term is there "to avoid mode collapse". This module runs PPO (``minift.rlhf.ppo``) once per β
+the KL term is there "to avoid mode collapse". This study runs PPO (``minift.rlhf.ppo``) once per β
 from the same SFT model, reward model, prompts and seed, and records per iteration
 
 * the *learned* reward $R_\phi$ — what PPO maximises,
@@ -21,13 +21,16 @@ and the figure ``beta_sweep.png`` (each quantity against iteration; rewards and 
 
 from __future__ import annotations
 
-import json
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from matplotlib.figure import Figure
+
 from minift.config import ModelConfig
+from minift.files import write_json
 from minift.rlhf.ppo import PPOConfig, PromptSet, train_ppo
 
 QUANTITIES = (("reward", "learned reward $R_\\phi$"), ("gold_reward", "gold reward (judge)"),
@@ -68,31 +71,29 @@ def run_sweep(
     ppo: PPOConfig,
     out_dir: str | Path,
     *,
-    progress: Callable[[str], None] | None = None,
+    log: Callable[[float, dict], None] | None = None,
 ) -> dict:
-    """PPO once per β (same seed, data and models); writes results.json and the figures."""
+    """PPO once per β (same seed, data and models); writes results.json and the figures.
+
+    ``log(beta, record)`` receives each iteration's record of each run.
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     histories: dict[str, list[dict]] = {}
     for beta in betas:
-        settings = PPOConfig(**{**ppo.__dict__, "beta": float(beta)})
         name = f"{beta:g}"
-
-        def log(r: dict, name: str = name) -> None:
-            if progress is not None:
-                progress(f"beta {name} it {r['iteration']:3d}: reward {r['reward']:+.3f} gold {r['gold_reward']:+.3f} "
-                         f"KL {r['kl_k1']:.3f} entropy {r['entropy']:.3f} | {r['sample'][0]!r}")
-
-        _, histories[name] = train_ppo(sft_params, config, rm_params, rm_config, prompts, tokenizer, settings,
-                                       run_dir=out_dir / f"beta_{name}", log=log)
+        _, histories[name] = train_ppo(
+            sft_params, config, rm_params, rm_config, prompts, tokenizer, replace(ppo, beta=float(beta)),
+            run_dir=out_dir / f"beta_{name}", log=None if log is None else lambda r, b=beta: log(b, r),
+        )
     results = {
-        "settings": {k: v for k, v in ppo.__dict__.items() if k != "beta"},
+        "settings": {k: v for k, v in asdict(ppo).items() if k != "beta"},
         "model": config.to_dict(),
         "summary": {name: summarise(h) for name, h in histories.items()},
         "history": {name: [{k: v for k, v in r.items() if k != "sample"} for r in h] for name, h in histories.items()},
         "final_samples": {name: h[-1]["sample"] for name, h in histories.items()},
     }
-    (out_dir / "results.json").write_text(json.dumps(results, indent=1, ensure_ascii=False), encoding="utf-8")
+    write_json(out_dir / "results.json", results, indent=1)
     plot_sweep(results, out_dir / "beta_sweep.png")
     return results
 
@@ -107,14 +108,10 @@ def plot_sweep(results: dict, path: str | Path) -> Path:
     """One PNG, two rows: each quantity against iteration (top); rewards and entropy against KL,
     and the over-optimisation gap (learned - gold) against iteration (bottom). Thin lines are the
     per-iteration values, thick ones their moving average."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     histories = results["history"]
     colours = {name: f"C{i}" for i, name in enumerate(histories)}
-    fig, axes = plt.subplots(2, len(QUANTITIES), figsize=(4.2 * len(QUANTITIES), 7))
+    fig = Figure(figsize=(4.2 * len(QUANTITIES), 7))
+    axes = fig.subplots(2, len(QUANTITIES))
     for ax, (key, label) in zip(axes[0], QUANTITIES):
         for name, h in histories.items():
             x, y = [r["iteration"] for r in h], [r[key] for r in h]
@@ -134,5 +131,4 @@ def plot_sweep(results: dict, path: str | Path) -> Path:
     axes[0, 0].legend()
     fig.tight_layout()
     fig.savefig(path, dpi=90)
-    plt.close(fig)
     return Path(path)

@@ -1,0 +1,20 @@
+"""The face of minift: every ``minift …`` command, one module each (argparse and printing only).
+
+Each module defines ``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int``, and
+calls the library below it; nothing below this package parses arguments or prints. ``minift.cli``
+finds them by name.
+"""
+
+# name -> one-line help; the module is minift.commands.<name>. Order = the course's order.
+COMMANDS: dict[str, str] = {
+    "data": "regenerate the bundled course data in data/samples/",
+    "tokenizer": "train or inspect the SentencePiece tokenizer",
+    "pretrain": "pretrain a base model on the raw corpus (§1)",
+    "sft": "instruction-tune a base model with the masked loss (§2, §3.2)",
+    "generate": "generate text from a trained model",
+    "chat": "a small terminal chat with an instruction-tuned model",
+    "eval": "exact-match accuracy per task on the held-out splits",
+    "rm": "train the reward model on preference pairs (§4)",
+    "ppo": "PPO with a KL penalty against the SFT model (§4); --sweep runs the β sweep",
+    "demo": "the end-to-end demo (what `make demo` runs)",
+}
