@@ -5,13 +5,14 @@ trained on raw text (§1), instruction data (§2.1), the autoregressive model an
 loss (§3.1–§3.2), gradient descent and AdamW (§3.3), RLHF with PPO and a KL penalty (§4), and
 the limits of all this (§5).
 
-Modules are layered; each imports only the layers below it:
+Modules are layered; each imports only its own layer and the ones below it (the README's module
+table lists them; tests/test_architecture.py checks it):
 
-    face    cli, __main__, demo
-    studies evaluate, rlhf
-    loops   train, generate, checkpoint
-    math    loss, optim, model, config
-    data    data, tokenizer, coursedata
+    face     cli, __main__, commands.*, bench
+    studies  evaluate, demo, rlhf.sweep
+    loops    train, loop, generate, checkpoint, runs, rlhf.reward_model, rlhf.ppo
+    math     config, model, loss, optim, rlhf.objectives, rlhf.ppo_objective
+    data     files, tokenizer, data, chat, formats, preferences, course.*
 """
 
 __version__ = "0.1.0"

@@ -49,13 +49,13 @@ def build_readme(corpus: list[str], instructions: list[dict], ood: list[dict],
 
     return f"""# minift course data
 
-Written by `python -m minift data` (`minift.coursedata.generate`), deterministically: fixed seeds,
-no network, pure Python. Do not edit these files by hand; change `minift/coursedata.py` and
-regenerate. `tests/test_coursedata.py` regenerates them and compares bytes. `tokenizer.model` is
+Written by `python -m minift data` (`minift.course.bundled.generate`), deterministically: fixed seeds,
+no network, pure Python. Do not edit these files by hand; change `minift/course/` and
+regenerate. `tests/test_course.py` regenerates them and compares bytes. `tokenizer.model` is
 not written by this command (see `minift tokenizer`).
 
 License: Apache-2.0, like minift. Every sentence was written by minift's generator from the
-small word lists and fact table in `minift/coursedata.py`; nothing is copied from another dataset.
+small word lists and fact table in `minift/course/world.py`; nothing is copied from another dataset.
 
 ## The closed world
 
@@ -107,7 +107,7 @@ here), `output` (Phản hồi mong đợi: the target response, equal to `solve(
   and hurts models of 8B and smaller.
 
 Each trained task has {n_phr} English and {n_phr} Vietnamese phrasings in all
-(`minift.coursedata.phrasings(task)` and `phrasings(task, heldout=True)`). Sentiment and fact
+(`minift.course.tasks.phrasings(task)` and `phrasings(task, heldout=True)`). Sentiment and fact
 questions are asked in the language of the phrasing and answered in it; translation inputs are in
 the source language; the word and number tasks use English words and digits.
 
@@ -117,7 +117,7 @@ the source language; the word and number tasks use English words and digits.
 
 `sentiment` is the "traditional fine-tuning" task of §2: one task, one label set.
 The article's example is in the data: `{SECTION1_EXAMPLE['instruction']}` with input
-`{SECTION1_EXAMPLE['input']}` → `{SECTION1_EXAMPLE['output']}` (`minift.coursedata.SECTION1_EXAMPLE`).
+`{SECTION1_EXAMPLE['input']}` → `{SECTION1_EXAMPLE['output']}` (`minift.course.tasks.SECTION1_EXAMPLE`).
 
 ### preferences.jsonl
 
@@ -132,7 +132,7 @@ Prompts use the train phrasings of the trained tasks; no (instruction, input) re
 |---|---|---|
 {chr(10).join(kind_rows)}
 
-The pairs are labelled by a programmatic judge, `minift.coursedata.judge(instruction, input,
+The pairs are labelled by a programmatic judge, `minift.course.judge.judge(instruction, input,
 response)`, which is also the *gold* reward used to score PPO samples:
 
     R*(y) = 1[y = y*] + 0.5 · 1[y ≠ y*] · F1(y, y*) − {LENGTH_PENALTY} · max(0, |y| − |y*|),  clipped to [−1, 1]

@@ -50,7 +50,7 @@ def _translate(table: dict[str, str], direction: str) -> Callable[[str], str]:
     def solve(text: str) -> str:
         if text not in table:
             raise ValueError(f"{text!r} is not in the course lexicon ({direction}); "
-                             "see minift.coursedata.LEXICON for the words the data knows")
+                             "see minift.course.world.LEXICON for the words the data knows")
         return table[text]
     return solve
 
@@ -59,7 +59,7 @@ def _lookup(table: dict[str, str], what: str) -> Callable[[str], str]:
     def solve(text: str) -> str:
         if text not in table:
             raise ValueError(f"{text!r} is not one of the course's {what}; "
-                             f"see minift.coursedata for the closed list")
+                             f"see minift.course.world for the closed list")
         return table[text]
     return solve
 
@@ -284,6 +284,6 @@ def task_of(instruction: str) -> str:
     task = PHRASING_TO_TASK.get(_key(instruction))
     if task is None:
         raise ValueError(f"instruction {instruction!r} is not one of the course phrasings; pass task= "
-                         "explicitly, or see minift.coursedata.phrasings(task) for the known ones")
+                         "explicitly, or see minift.course.tasks.phrasings(task) for the known ones")
     return task
 

@@ -6,7 +6,7 @@ from the same SFT model, reward model, prompts and seed, and records per iterati
 
 * the *learned* reward $R_\phi$ — what PPO maximises,
 * the *gold* reward — the programmatic judge that labelled the preference pairs
-  (``minift.coursedata.judge``), which PPO never sees,
+  (``minift.course.judge``), which PPO never sees,
 * the KL to $\pi_{ref}$ (k1 and k3, per sequence), the policy's entropy, and the fraction of
   distinct answers in a batch (all prompts differ, so one answer for everything = mode collapse).
 
