@@ -44,3 +44,10 @@ def shared_data() -> Path:
 def course_tokenizer():
     """The committed course tokenizer (data/samples/tokenizer.model)."""
     return default_tokenizer()
+
+
+@pytest.fixture
+def x64():
+    """float64 inside the test only (jax.enable_x64 is a context manager in JAX 0.10)."""
+    with jax.enable_x64(True):
+        yield

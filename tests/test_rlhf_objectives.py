@@ -14,46 +14,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from jax.test_util import check_grads
+from references import PROPERTY, RAGGED_MASK, f64, log_softmax_np
 
 import minift.rlhf as rlhf
-
-# Hypothesis draws are derandomised (seeded by the test itself) so every run sees the same cases.
-PROPERTY = settings(max_examples=60, deadline=None, derandomize=True)
-
-
-@pytest.fixture
-def x64():
-    """float64 inside the test only (jax.enable_x64 is a context manager in JAX 0.10)."""
-    with jax.enable_x64(True):
-        yield
-
-
-def f64(a) -> jax.Array:
-    return jnp.asarray(np.asarray(a, dtype=np.float64))
-
-
-def log_softmax_np(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(axis=-1, keepdims=True)
-    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
-
-
-# A ragged batch of response masks: full, short, length one, empty, and one that starts late (a
-# mask over prompt + response where the prompt positions are 0).
-RAGGED_MASK = np.array(
-    [
-        [1, 1, 1, 1, 1, 1],
-        [1, 1, 1, 0, 0, 0],
-        [1, 0, 0, 0, 0, 0],
-        [0, 0, 0, 0, 0, 0],
-        [0, 0, 1, 1, 1, 0],
-    ],
-    dtype=np.float64,
-)
-
 
 # ============================================================================================
 # Bradley–Terry reward loss
