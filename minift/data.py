@@ -49,7 +49,6 @@ import numpy as np
 
 from minift.tokenizer import Tokenizer
 
-
 # --- examples and the prompt template (§2.1) ---------------------------------------------------
 
 

@@ -85,21 +85,14 @@ def accuracy_table(examples: Sequence[Example], predictions: Sequence[str]) -> d
     }
 
 
-def evaluate(
-    params,
-    config: ModelConfig,
-    tokenizer,
-    examples: Sequence[Example],
-    *,
-    template: str = "alpaca",
-    max_new_tokens: int = 32,
-    batch_size: int = 64,
-) -> tuple[dict, list[str]]:
-    """Greedy exact-match accuracy on ``examples``: (table, predictions)."""
-    predictions = answer(
-        params, config, tokenizer, examples, template=template,
-        max_new_tokens=max_new_tokens, batch_size=batch_size,
-    )
+def evaluate(params, config: ModelConfig, tokenizer, examples: Sequence[Example], **settings
+             ) -> tuple[dict, list[str]]:
+    """Exact-match accuracy of the model's answers to ``examples``: (table, predictions).
+
+    ``settings`` go to ``answer`` (``template``, ``max_new_tokens``, ``batch_size``; greedy unless
+    a ``sampling`` is given).
+    """
+    predictions = answer(params, config, tokenizer, examples, **settings)
     return accuracy_table(examples, predictions), predictions
 
 

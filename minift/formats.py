@@ -26,7 +26,6 @@ from minift.chat import check_messages
 from minift.data import Example
 from minift.files import numbered_jsonl, read_json
 
-
 # format name -> what it looks like (shown in error messages)
 FORMATS: dict[str, str] = {
     "minift": "JSONL: instruction, output, optional input, task, split (data/samples/instructions.jsonl)",

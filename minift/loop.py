@@ -55,11 +55,16 @@ class TrainConfig:
     seed: int = 0
 
     def __post_init__(self):
-        if self.steps < 1 or self.batch_size < 1:
-            raise ValueError(f"steps and batch_size must be >= 1, got {self.steps} and {self.batch_size}")
-        if not 0 <= self.warmup_steps < self.steps:
-            raise ValueError(f"warmup_steps must be in [0, steps={self.steps}), got {self.warmup_steps}")
+        check_run_length("TrainConfig", self.steps, self.batch_size, self.warmup_steps)
         check_options(self.loss, self.reduction)
+
+
+def check_run_length(where: str, steps: int, batch_size: int, warmup_steps: int) -> None:
+    """A ValueError naming ``where`` unless steps, batch_size >= 1 and 0 <= warmup_steps < steps."""
+    if steps < 1 or batch_size < 1:
+        raise ValueError(f"{where}: steps and batch_size must be >= 1, got {steps} and {batch_size}")
+    if not 0 <= warmup_steps < steps:
+        raise ValueError(f"{where}: warmup_steps must be in [0, steps={steps}), got {warmup_steps}")
 
 
 class TrainingInterrupted(KeyboardInterrupt):

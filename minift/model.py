@@ -94,7 +94,7 @@ def count_params(params: Params) -> int:
 # ---------------------------------------------------------------------------------------------
 
 
-def rms_norm(x: Float[Array, "B T D"], weight: Float[Array, "D"], eps: float) -> Float[Array, "B T D"]:
+def rms_norm(x: Float[Array, "B T D"], weight: Float[Array, " D"], eps: float) -> Float[Array, "B T D"]:
     r"""RMSNorm (Zhang & Sennrich 2019).
 
     $$\mathrm{RMSNorm}(x) = \frac{x}{\sqrt{\frac1D\sum_d x_d^2 + \epsilon}} \odot g$$
@@ -310,7 +310,7 @@ def positions_from_mask(mask: Real[Array, "B T"]) -> Int[Array, "B T"]:
     return jnp.maximum(jnp.cumsum(mask, axis=1) - 1, 0).astype(jnp.int32)  # (B, T)
 
 
-def last_token_index(mask: Real[Array, "B T"]) -> Int[Array, "B"]:
+def last_token_index(mask: Real[Array, "B T"]) -> Int[Array, " B"]:
     """(B,) column of the last real token of each row (0 for an all-padding row).
 
     Under causal attention the last real token is the only position that has read the whole

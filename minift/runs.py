@@ -19,9 +19,9 @@ import jax
 from minift import data as D
 from minift.config import ModelConfig, get_config
 from minift.course.bundled import corpus_texts
+from minift.loop import TrainConfig, TrainResult, fit, load_model
 from minift.model import init_params
 from minift.tokenizer import Tokenizer
-from minift.loop import TrainConfig, TrainResult, fit, load_model
 
 RUNS_DIR = Path("runs")
 # The demo's budget: ~10 minutes for everything on 2 CPU cores. A 1M-parameter model tolerates

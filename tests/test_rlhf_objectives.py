@@ -228,6 +228,17 @@ def test_per_token_rewards_carry_no_gradient_and_reject_negative_beta():
     np.testing.assert_allclose(np.asarray(out), [[-0.5, -0.5, 0.5]] * 2)
 
 
+def test_sequence_kl_is_the_per_answer_sum_and_ignores_padding_values(x64):
+    rng = np.random.default_rng(10)
+    logp, logp_ref = -rng.random((5, 6)) * 3, -rng.random((5, 6)) * 3
+    log_r = logp_ref - logp
+    want = ((np.expm1(log_r) - log_r) * RAGGED_MASK).sum(axis=1)  # k3, summed over each answer's tokens
+    padded = np.where(RAGGED_MASK > 0, logp, np.nan)  # whatever sits under padding never leaks in
+    got = rlhf.sequence_kl(f64(padded), f64(logp_ref), f64(RAGGED_MASK), "k3")
+    np.testing.assert_allclose(np.asarray(got), want, rtol=1e-12)
+    assert float(got[3]) == 0.0  # the empty row: no token, no KL
+
+
 @pytest.mark.parametrize("kind", ["k1", "k2", "k3"])
 def test_rlhf_objective_matches_reference(kind, x64):
     rng = np.random.default_rng(11)

@@ -8,8 +8,8 @@ from pathlib import Path
 import jax
 
 from minift.generate import Sampling, generate
-from minift.runs import RUNS_DIR
 from minift.loop import TrainConfig
+from minift.runs import RUNS_DIR
 
 
 def add_train_arguments(p: argparse.ArgumentParser, defaults: dict) -> None:

@@ -11,11 +11,11 @@ from minift.course.bundled import INSTRUCTIONS_FILE, SAMPLES_DIR, default_tokeni
 from minift.data import Example
 from minift.files import write_json
 from minift.formats import load_examples
+from minift.loop import load_model, run_template
 from minift.rlhf.objectives import KL_KINDS
 from minift.rlhf.ppo import KL_PLACEMENTS, PPOConfig, make_prompt_set, save_policy, train_ppo
 from minift.rlhf.reward_model import check_backbone_matches, load_reward_model
 from minift.rlhf.sweep import parse_betas, run_sweep
-from minift.loop import load_model, run_template
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 from minift import checkpoint as ckpt
 from minift.course.bundled import PREFERENCES_FILE, SAMPLES_DIR, default_tokenizer
 from minift.files import append_jsonl, write_atomic, write_json
+from minift.loop import load_model, run_template
 from minift.preferences import load_preferences, split_pairs
 from minift.rlhf.reward_model import (
     REWARD_MODEL_KIND,
@@ -20,7 +21,6 @@ from minift.rlhf.reward_model import (
     save_reward_model,
     train_reward_model,
 )
-from minift.loop import load_model, run_template
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

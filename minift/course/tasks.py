@@ -14,8 +14,15 @@ import unicodedata
 from typing import Callable, NamedTuple
 
 from minift.course.world import (
-    EN_TO_VI, FACT_QUESTIONS, LEXICON, SENTIMENT_LABELS, SENTIMENT_SENTENCES, VI_TO_EN, WORDS,
+    EN_TO_VI,
+    FACT_QUESTIONS,
+    LEXICON,
+    SENTIMENT_LABELS,
+    SENTIMENT_SENTENCES,
+    VI_TO_EN,
+    WORDS,
 )
+
 
 class Task(NamedTuple):
     """One task family: its solver, an input sampler, and its instruction phrasings.

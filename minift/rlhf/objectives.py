@@ -43,13 +43,12 @@ from jaxtyping import Array, Float, Real
 
 from minift.loss import masked_mean
 
-
 # --------------------------------------------------------------------------------------------
 # The reward model's objective: Bradley–Terry on preference pairs
 # --------------------------------------------------------------------------------------------
 
 
-def bradley_terry_loss(r_chosen: Float[Array, "B"], r_rejected: Float[Array, "B"]) -> Float[Array, ""]:
+def bradley_terry_loss(r_chosen: Float[Array, " B"], r_rejected: Float[Array, " B"]) -> Float[Array, ""]:
     r"""Negative log-likelihood of the preferences under Bradley–Terry (§4; Ouyang et al. 2022, eq. 1).
 
     $$\mathcal{L}_{RM} = -\frac{1}{B}\sum_{b=1}^{B} \log \sigma\big(r_c^{(b)} - r_r^{(b)}\big)
@@ -77,7 +76,7 @@ def bradley_terry_loss(r_chosen: Float[Array, "B"], r_rejected: Float[Array, "B"
     return -jnp.mean(jax.nn.log_sigmoid(margin))
 
 
-def preference_accuracy(r_chosen: Float[Array, "B"], r_rejected: Float[Array, "B"]) -> Float[Array, ""]:
+def preference_accuracy(r_chosen: Float[Array, " B"], r_rejected: Float[Array, " B"]) -> Float[Array, ""]:
     r"""Fraction of pairs the reward model ranks the human's way: $\frac1B\sum_b [r_c^{(b)} > r_r^{(b)}]$.
 
     A tie counts as half a correct pair — the accuracy of a coin flip — so that a reward model whose
@@ -144,7 +143,7 @@ def kl_estimate(logp: Float[Array, "*B T"], logp_ref: Float[Array, "*B T"], kind
 
 def sequence_kl(
     logp: Float[Array, "B T"], logp_ref: Float[Array, "B T"], mask: Real[Array, "B T"], kind: str = "k1"
-) -> Float[Array, "B"]:
+) -> Float[Array, " B"]:
     r"""The KL of each whole response, the sum of its per-token estimates: (B, T) -> (B,).
 
     $$\widehat{D}_{KL}(\pi_	heta(\cdot\mid x)\Vert\pi_{ref}(\cdot\mid x)) = \sum_t m_t\,\widehat{\mathrm{KL}}_t$$
@@ -172,7 +171,7 @@ def check_beta(beta: float | Array, where: str) -> None:
 
 
 def per_token_rewards(
-    score: Float[Array, "B"], kl: Float[Array, "B T"], mask: Real[Array, "B T"], beta: float | Float[Array, ""]
+    score: Float[Array, " B"], kl: Float[Array, "B T"], mask: Real[Array, "B T"], beta: float | Float[Array, ""]
 ) -> Float[Array, "B T"]:
     r"""The reward PPO sees at each response token, with the KL penalty placed *in the reward* (§4).
 
@@ -206,7 +205,7 @@ def per_token_rewards(
 
 
 def rlhf_objective(
-    score: Float[Array, "B"], logp: Float[Array, "B T"], logp_ref: Float[Array, "B T"], mask: Real[Array, "B T"],
+    score: Float[Array, " B"], logp: Float[Array, "B T"], logp_ref: Float[Array, "B T"], mask: Real[Array, "B T"],
     beta: float | Float[Array, ""], kind: str = "k1",
 ) -> Float[Array, ""]:
     r"""The article's objective, estimated on a batch of sampled responses (§4; for logging).

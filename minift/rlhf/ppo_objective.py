@@ -24,7 +24,6 @@ from jaxtyping import Array, Float, Real
 from minift.loss import masked_mean
 from minift.rlhf.objectives import kl_estimate
 
-
 # --------------------------------------------------------------------------------------------
 # Credit assignment
 # --------------------------------------------------------------------------------------------

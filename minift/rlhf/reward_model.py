@@ -36,9 +36,9 @@ from minift import checkpoint as ckpt
 from minift import model, optim
 from minift.config import ModelConfig
 from minift.data import bucket_length, encode_text
+from minift.loop import check_run_length
 from minift.preferences import PreferencePair
 from minift.rlhf.objectives import bradley_terry_loss, preference_accuracy
-
 
 RewardParams = dict  # {"backbone": Transformer params without lm_head, "head": {"w": (D,), "b": ()}}
 REWARD_MODEL_KIND = "reward_model"  # stored in the checkpoint metadata under "kind"
@@ -176,10 +176,7 @@ class RMConfig:
     seed: int = 0
 
     def __post_init__(self):
-        if self.steps < 1 or self.batch_size < 1:
-            raise ValueError(f"RMConfig: steps and batch_size must be >= 1, got {self.steps}, {self.batch_size}.")
-        if not 0 <= self.warmup_steps < self.steps:
-            raise ValueError(f"RMConfig: warmup_steps must be in [0, steps={self.steps}), got {self.warmup_steps}.")
+        check_run_length("RMConfig", self.steps, self.batch_size, self.warmup_steps)
 
 
 def train_reward_model(

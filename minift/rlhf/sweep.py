@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
-
 from matplotlib.figure import Figure
 
 from minift.config import ModelConfig
