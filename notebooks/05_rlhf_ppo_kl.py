@@ -265,13 +265,26 @@ print("after one update, KL to the reference:", {k: round(v, 4) for k, v in ppo.
 # | | KL **in the reward** (`per_token_rewards`) | KL **in the loss** (`kl_loss_term`) |
 # |---|---|---|
 # | used by | InstructGPT, Ziegler et al. 2019 (PPO) | GRPO (Shao et al. 2024) and "KL loss" recipes |
-# | how the policy feels it | as a reward: $r_t = -\beta\,\mathrm{KL}_t$, credit-assigned by GAE and clipped like any reward | as its own gradient, $\beta\nabla_\theta\,\overline{k_3}$, added to the clipped surrogate |
-# | estimator | k1 (unbiased; can be negative on a batch) | k3 (unbiased, never negative, low variance) |
+# | how the policy feels it | as a reward: $r_t = -\beta\,\mathrm{KL}_t$, credit-assigned by GAE and clipped like any reward | as its own gradient, $\beta\nabla_\theta\,\overline{k}$, added to the clipped surrogate |
+# | estimator (default) | k1: the reward needs the KL's *value*, and k1's is unbiased (one batch can be negative) | k3; k2 also works; **k1 is an error** |
+# | the direction its gradient follows | $D_{KL}(\pi_\theta\Vert\pi_{ref})$, the article's | k3: $D_{KL}(\pi_{ref}\Vert\pi_\theta)$; k2: $D_{KL}(\pi_\theta\Vert\pi_{ref})$ |
+# | what β multiplies | the per-answer **sum** of $\mathrm{KL}_t$ (nats per answer) | the per-token **mean** (nats per token) |
 #
-# In the reward, the KL changes *which* answers look good (a drifting token lowers every
-# advantage before it); in the loss it is a separate pull back towards $\pi_{ref}$, applied at every
-# minibatch whatever the advantages. `PPOConfig(kl_placement="reward" | "loss")` selects one; the
-# numbers below are both, for the policy after one update.
+# Why k1 cannot go in the loss. The tokens are sampled from $\pi_\theta$ and the sampling is not
+# differentiated, so what the loss's gradient does *on average* is
+# $\mathbb{E}_{y\sim\pi_\theta}[\nabla_\theta k(y)]$. For $k_1 = \log\pi_\theta(y) - \log\pi_{ref}(y)$ that is
+# $\mathbb{E}[\nabla_\theta\log\pi_\theta(y)] = \sum_y\nabla_\theta\pi_\theta(y) = \nabla_\theta 1 = 0$: an unbiased
+# estimate of the KL's *value* whose gradient pulls nowhere — noise and no leash. k3's expected
+# gradient is $\nabla_\theta D_{KL}(\pi_{ref}\Vert\pi_\theta)$ and k2's is $\nabla_\theta D_{KL}(\pi_\theta\Vert\pi_{ref})$:
+# both are 0 at $\pi_{ref}$ and pull towards it (checked by enumeration in
+# `tests/test_rlhf_objectives.py`). `PPOConfig(kl_placement="loss", kl_kind="k1")` raises an error
+# that says so.
+#
+# And one β is not the same strength in both places: an answer of $N$ tokens feels in the loss
+# about $1/N$ of the pull the same β gives in the reward. In the reward the KL also changes *which*
+# answers look good (a drifting token lowers every advantage before it); in the loss it is a
+# separate pull applied at every minibatch whatever the advantages. `PPOConfig(kl_placement=...)`
+# selects one; the numbers below are both, for the policy after one update.
 
 # %%
 k1_now = rlhf.kl_estimate(roll2.logp_old, roll2.logp_ref, "k1")

@@ -330,3 +330,52 @@ def test_kl_controllers():
     assert fixed.update(kl=100.0, n_steps=256) == fixed
     with pytest.raises(ValueError, match="must both be > 0"):
         rlhf.adaptive_kl_update(0.1, 1.0, 1, target=0.0, horizon=10)
+
+
+# ============================================================================================
+# The KL in the loss: what its *expected gradient* does (enumeration over a small vocabulary)
+# ============================================================================================
+
+
+def _expected_gradient_in_the_loss(theta, ref_logits, term):
+    """sum_y pi_theta(y) * grad_theta term(log pi_theta(y), log pi_ref(y)): the mean gradient of the
+    in-loss term when y is sampled from the policy and the sampling is not differentiated."""
+    probs = jax.nn.softmax(theta)  # fixed weights: the sampling distribution
+    logp_ref = jax.nn.log_softmax(ref_logits)
+
+    def per_token(theta, y):
+        logp = jax.nn.log_softmax(theta)[y]
+        return term(logp[None, None], logp_ref[y][None, None])
+
+    grads = jnp.stack([jax.grad(per_token)(theta, y) for y in range(theta.shape[0])])  # (V, V)
+    return probs @ grads
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_expected_gradient_of_each_estimator_in_the_loss(seed, x64):
+    rng = np.random.default_rng(seed)
+    theta, ref = f64(rng.normal(size=6)), f64(rng.normal(size=6))  # V = 6, policy far from the reference
+    ones = jnp.ones((1, 1))
+
+    def reverse_kl(theta):  # KL(pi_ref || pi_theta)
+        p_ref = jax.nn.softmax(ref)
+        return jnp.sum(p_ref * (jnp.log(p_ref) - jax.nn.log_softmax(theta)))
+
+    def forward_kl(theta):  # KL(pi_theta || pi_ref), the article's direction
+        p = jax.nn.softmax(theta)
+        return jnp.sum(p * (jax.nn.log_softmax(theta) - jax.nn.log_softmax(ref)))
+
+    k3 = _expected_gradient_in_the_loss(theta, ref, lambda lp, lr: rlhf.kl_loss_term(lp, lr, ones, 1.0, "k3"))
+    k2 = _expected_gradient_in_the_loss(theta, ref, lambda lp, lr: rlhf.kl_loss_term(lp, lr, ones, 1.0, "k2"))
+    k1 = _expected_gradient_in_the_loss(theta, ref, lambda lp, lr: rlhf.kl_estimate(lp, lr, "k1")[0, 0])
+    # exact sums over the vocabulary in float64: rounding only (~1e-16 per term)
+    np.testing.assert_allclose(np.asarray(k3), np.asarray(jax.grad(reverse_kl)(theta)), atol=1e-12)
+    np.testing.assert_allclose(np.asarray(k2), np.asarray(jax.grad(forward_kl)(theta)), atol=1e-12)
+    np.testing.assert_allclose(np.asarray(k1), 0.0, atol=1e-12)  # E[grad log pi] = grad sum pi = 0
+    assert float(jnp.linalg.norm(jax.grad(reverse_kl)(theta))) > 0.1  # the pull k1 would lose is not small
+
+
+def test_k1_in_the_loss_is_an_error_that_says_why():
+    with pytest.raises(ValueError, match=r"E\[grad k1\] = E\[grad log pi_theta\] = 0"):
+        rlhf.kl_loss_term(jnp.zeros((1, 2)), jnp.zeros((1, 2)), jnp.ones((1, 2)), 0.1, "k1")
+    assert rlhf.objectives.DEFAULT_KL_KIND == {"reward": "k1", "loss": "k3"}

@@ -26,10 +26,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="comma-separated betas, e.g. 0,0.05,0.5: one run each, results.json and figures")
     parser.add_argument("--prompts", type=Path, default=None, help="instructions file (default: bundled train split)")
     parser.add_argument("--template", default=None, help="prompt template (default: the SFT run's)")
-    choices = {"kl_kind": KL_KINDS, "kl_placement": KL_PLACEMENTS}
+    choices = {"kl_kind": ("", *KL_KINDS), "kl_placement": KL_PLACEMENTS}
+    notes = {"kl_kind": "; '' = the placement's default: k1 in the reward, k3 in the loss (k1 in the loss is an error)"}
     for name, value in asdict(PPOConfig()).items():  # one flag per PPOConfig field, same defaults
-        parser.add_argument("--" + name.replace("_", "-"), type=type(value), default=value,
-                            choices=choices.get(name), help=f"PPOConfig.{name} (default {value})")
+        parser.add_argument("--" + name.replace("_", "-"), type=type(value), default=value, choices=choices.get(name),
+                            help=f"PPOConfig.{name} (default {value!r}{notes.get(name, '')})")
 
 
 def prompt_examples(path: Path | None) -> list[Example]:
@@ -62,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     state, _ = train_ppo(sft_params, config, rm_params, rm_config, prompts, tokenizer, ppo,
                          run_dir=args.out, log=show)
-    meta = {"ppo": asdict(ppo), "sft": str(args.sft), "rm": str(args.rm), "template": template}
+    meta = {"ppo": {**asdict(ppo), "kl_estimator": ppo.kl_estimator}, "sft": str(args.sft), "rm": str(args.rm),
+            "template": template}
     path = save_policy(args.out, state, config, meta)
     write_json(Path(args.out) / "run.json", {"model": config.to_dict(), **meta})
     print(f"saved the PPO policy to {path}")

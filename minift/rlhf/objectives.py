@@ -232,16 +232,34 @@ def rlhf_objective(
     return jnp.mean(score) - beta * jnp.mean(sequence_kl(logp, logp_ref, mask, kind))
 
 
+KL_KINDS_IN_LOSS = ("k2", "k3")  # k1's expected gradient is zero: see kl_loss_term
+DEFAULT_KL_KIND = {"reward": "k1", "loss": "k3"}  # the estimator each placement uses unless told
+
+
 def kl_loss_term(
     logp: Float[Array, "B T"], logp_ref: Float[Array, "B T"], mask: Real[Array, "B T"],
     beta: float | Float[Array, ""], kind: str = "k3",
 ) -> Float[Array, ""]:
     r"""The KL penalty placed *in the loss* instead of in the reward (GRPO, Shao et al. 2024).
 
-    $$\mathcal{L}_{KL} = \beta\,\frac{\sum_{b,t} m_{bt}\,k_3\big(\log\pi_\theta, \log\pi_{ref}\big)_{bt}}{\sum_{b,t} m_{bt}}$$
+    $$\mathcal{L}_{KL} = \beta\,\frac{\sum_{b,t} m_{bt}\,k\big(\log\pi_\theta, \log\pi_{ref}\big)_{bt}}{\sum_{b,t} m_{bt}}$$
 
-    added to the policy loss, with the gradient flowing through $\log\pi_\theta$. The two placements
-    side by side:
+    added to the policy loss, with the gradient flowing through $\log\pi_\theta$ of tokens sampled
+    from $\pi_\theta$ (the sampling itself is not differentiated). What matters is then the
+    *expected gradient* of the estimator, not its expected value:
+
+    * $k_1 = \log\pi_\theta - \log\pi_{ref}$: $\mathbb{E}_{y\sim\pi_\theta}[\nabla_\theta k_1]
+      = \mathbb{E}[\nabla_\theta\log\pi_\theta(y)] = \sum_y \nabla_\theta\pi_\theta(y) = 0$. An unbiased
+      estimate of the KL's *value* whose gradient pulls nowhere: noise, no leash. Rejected here.
+    * $k_2 = \frac12(\log\pi_\theta - \log\pi_{ref})^2$: $\mathbb{E}[\nabla_\theta k_2]
+      = \nabla_\theta D_{KL}(\pi_\theta\Vert\pi_{ref})$, the gradient of the article's KL.
+    * $k_3 = r - 1 - \log r$, $r = \pi_{ref}/\pi_\theta$: $\mathbb{E}[\nabla_\theta k_3]
+      = \nabla_\theta D_{KL}(\pi_{ref}\Vert\pi_\theta)$, the *other* direction (GRPO's choice; both
+      are 0 at $\pi_{ref}$ and pull towards it).
+
+    All three checked by enumeration over a small vocabulary in tests/test_rlhf_objectives.py.
+
+    The two placements side by side:
 
     ============================  =====================================  ===================================
     \                             in the reward (``per_token_rewards``)  in the loss (``kl_loss_term``)
@@ -250,26 +268,41 @@ def kl_loss_term(
     how the policy feels the KL   through the advantage (a reward term,  through its own gradient, added to
                                   credit-assigned by GAE, clipped by     the clipped surrogate's gradient
                                   PPO, no gradient of its own)
-    estimator                     k1 is the usual choice                  k3 (low variance, never negative)
+    estimator (default)           k1: its value is what the reward needs  k3 (k2 also pulls; k1 is an error)
+    gradient follows              $D_{KL}(\pi_\theta\Vert\pi_{ref})$ (policy  $D_{KL}(\pi_{ref}\Vert\pi_\theta)$ with k3,
+                                  gradient of the summed reward)          $D_{KL}(\pi_\theta\Vert\pi_{ref})$ with k2
+    what β multiplies             the per-answer *sum* of KL_t            the per-token *mean* of KL_t
     ============================  =====================================  ===================================
 
-    A subtlety worth knowing: with tokens sampled from $\pi_\theta$ and the sampling not
-    differentiated, $\mathbb{E}_{y\sim\pi_\theta}[\nabla_\theta k_3] = \nabla_\theta D_{KL}(\pi_{ref}\Vert\pi_\theta)$
-    — the gradient of the *other* direction of the KL (both are 0 at, and pull towards, $\pi_{ref}$).
+    So one β is not the same strength in both places: in the reward it weighs nats per answer,
+    here nats per token (an answer of N tokens feels about 1/N of the pull for the same β).
 
     Args:
         logp: (B, T) sampled tokens' log-probs under the policy (differentiated).
         logp_ref: (B, T) the same under the frozen reference (not differentiated).
         mask: (B, T) 1 on real response tokens.
         beta: KL coefficient $\beta \ge 0$.
-        kind: the estimator, k3 by default.
+        kind: "k3" (default) or "k2"; "k1" is a ValueError (its expected gradient is zero).
 
     Returns:
         A scalar to add to the policy loss.
     """
     check_beta(beta, "kl_loss_term")
+    check_kl_kind_in_loss(kind, "kl_loss_term")
     kl = kl_estimate(logp, jax.lax.stop_gradient(logp_ref), kind)  # (B, T)
     return beta * masked_mean(kl, mask)
+
+
+def check_kl_kind_in_loss(kind: str, where: str) -> None:
+    """A ValueError, saying why, for an estimator whose gradient does not pull towards π_ref in the loss."""
+    if kind not in KL_KINDS_IN_LOSS:
+        raise ValueError(
+            f"{where} (minift/rlhf/objectives.py): kl_kind={kind!r} cannot be used as a loss. Under tokens "
+            "sampled from the policy, E[grad k1] = E[grad log pi_theta] = 0: k1 estimates the KL's value but "
+            "its gradient pulls nowhere, so the penalty would add noise and no leash. Use k3 (GRPO: the "
+            "gradient of KL(pi_ref || pi_theta)) or k2 (the gradient of KL(pi_theta || pi_ref)) in the loss, "
+            "or keep k1 and put the KL in the reward (kl_placement='reward')."
+        )
 
 
 # --------------------------------------------------------------------------------------------

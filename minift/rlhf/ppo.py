@@ -57,10 +57,12 @@ from minift.files import append_jsonl, write_atomic
 from minift.generate import Generation, Sampling, generate_tokens, left_pad
 from minift.loss import token_log_probs
 from minift.rlhf.objectives import (
+    DEFAULT_KL_KIND,
     KL_KINDS,
     AdaptiveKL,
     FixedKL,
     check_beta,
+    check_kl_kind_in_loss,
     kl_estimate,
     kl_loss_term,
     per_token_rewards,
@@ -90,8 +92,22 @@ class UpdateSettings:
     ent_coef: float = 0.0  # an entropy bonus would hide the collapse we want to show
     gamma: float = 1.0
     lam: float = 0.95
-    kl_kind: str = "k1"  # estimator in the reward / loss
     kl_placement: str = "reward"  # "reward" (InstructGPT) or "loss" (GRPO-style)
+    kl_kind: str = ""  # KL estimator; "" = the placement's default (k1 in the reward, k3 in the loss)
+
+    def __post_init__(self):
+        where = type(self).__name__
+        if self.kl_placement not in KL_PLACEMENTS:
+            raise ValueError(f"{where}: kl_placement must be one of {KL_PLACEMENTS}, got {self.kl_placement!r}.")
+        if self.kl_kind not in ("", *KL_KINDS):
+            raise ValueError(f"{where}: kl_kind must be one of {KL_KINDS} (or '' for the default), got {self.kl_kind!r}.")
+        if self.kl_placement == "loss":
+            check_kl_kind_in_loss(self.kl_estimator, where)
+
+    @property
+    def kl_estimator(self) -> str:
+        """The KL estimator in use: ``kl_kind``, or the placement's default (k1 in the reward, k3 in the loss)."""
+        return self.kl_kind or DEFAULT_KL_KIND[self.kl_placement]
 
 
 @dataclass(frozen=True)
@@ -108,11 +124,8 @@ class PPOConfig(UpdateSettings):
     seed: int = 0
 
     def __post_init__(self):
+        super().__post_init__()
         check_beta(self.beta, "PPOConfig")
-        if self.kl_placement not in KL_PLACEMENTS:
-            raise ValueError(f"PPOConfig: kl_placement must be one of {KL_PLACEMENTS}, got {self.kl_placement!r}.")
-        if self.kl_kind not in KL_KINDS:
-            raise ValueError(f"PPOConfig: kl_kind must be one of {KL_KINDS}, got {self.kl_kind!r}.")
         for name in ("iterations", "batch_size", "max_new_tokens", "epochs", "minibatches"):
             if getattr(self, name) < 1:
                 raise ValueError(f"PPOConfig: {name} must be >= 1, got {getattr(self, name)}.")
@@ -196,7 +209,7 @@ def _score_rollout(params: dict, ref_params: dict, rm_params: dict, prompt_token
     scores = reward_scores(rm_params, tokens, attention_mask, config)  # (B,)
     # 3. advantages. With the KL in the loss, the reward is R(x, y) alone and the update adds the KL.
     kl_beta = beta if settings.kl_placement == "reward" else jnp.zeros_like(beta)
-    rewards = per_token_rewards(scores, kl_estimate(logp_old, logp_ref, settings.kl_kind), gen.mask, kl_beta)  # (B, N)
+    rewards = per_token_rewards(scores, kl_estimate(logp_old, logp_ref, settings.kl_estimator), gen.mask, kl_beta)  # (B, N)
     advantages, returns = gae(rewards, values, gen.mask, settings.gamma, settings.lam)
     return Rollout(tokens, attention_mask, gen.tokens, gen.mask, logp_old, gen.logprobs, logp_ref, values, scores,
                    rewards, masked_whiten(advantages, gen.mask), returns, entropy(logits, gen.mask))
@@ -235,7 +248,7 @@ def ppo_loss(params: dict, mb: Rollout, beta: Array, config: ModelConfig, settin
     ent = entropy(logits, mb.mask)
     kl_term = jnp.zeros(())
     if settings.kl_placement == "loss":
-        kl_term = kl_loss_term(logp, mb.logp_ref, mb.mask, beta, settings.kl_kind)
+        kl_term = kl_loss_term(logp, mb.logp_ref, mb.mask, beta, settings.kl_estimator)
     total = policy_loss + settings.vf_coef * v_loss - settings.ent_coef * ent + kl_term
     metrics = {"loss": total, "policy_loss": policy_loss, "value_loss": v_loss, "entropy": ent,
                "kl_loss": kl_term, **stats._asdict()}
