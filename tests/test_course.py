@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from minift.cli import main as cli_main
-from minift.course import build, bundled, judge, tasks, world
+from minift.course import build, bundled, independent, judge, phrasings, tasks, world
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +96,8 @@ def test_task_families_and_phrasings():
         every_phrasing += [*train["en"], *train["vi"], *held["en"], *held["vi"]]
         # English phrasings are ASCII; Vietnamese ones carry diacritics (a crude but sure language check).
         assert all(p.isascii() for p in (*train["en"], *held["en"])), task
-        assert all(not p.isascii() for p in (*train["vi"], *held["vi"])), task
+        # ("In hoa", upper-case, is Vietnamese without a diacritic: most, not all, carry one)
+        assert sum(not p.isascii() for p in (*train["vi"], *held["vi"])) >= 0.9 * len((*train["vi"], *held["vi"])), task
     for task in tasks.HELDOUT_TASKS:
         every_phrasing += [*tasks.phrasings(task)["en"], *tasks.phrasings(task)["vi"]]
     # No phrasing is shared between tasks (or repeated): the instruction alone names the task.
@@ -117,20 +118,49 @@ def test_splits_hold_out_what_they_claim(instructions):
     train_pairs = {(r["instruction"], r["input"]) for r in by_split["train"]}
     assert {r["task"] for r in by_split["train"]} == set(tasks.TASKS)
     assert {r["task"] for r in by_split["heldout_phrasing"]} == set(tasks.TASKS)
+    assert {r["task"] for r in by_split["independent_wording"]} == set(tasks.TASKS)
     assert {r["task"] for r in by_split["heldout_task"]} == set(tasks.HELDOUT_TASKS)
     for r in by_split["heldout_phrasing"] + by_split["heldout_task"]:
         assert r["instruction"] not in train_instructions
+    for r in by_split["heldout_phrasing"] + by_split["independent_wording"] + by_split["heldout_task"]:
         assert (r["instruction"], r["input"]) not in train_pairs
     for task in tasks.TASKS:  # every trained phrasing is used in train, every held-out one in heldout_phrasing
         assert {r["instruction"] for r in by_split["train"] if r["task"] == task} == {
             *tasks.phrasings(task)["en"], *tasks.phrasings(task)["vi"]}
         assert {r["instruction"] for r in by_split["heldout_phrasing"] if r["task"] == task} == {
             *tasks.phrasings(task, heldout=True)["en"], *tasks.phrasings(task, heldout=True)["vi"]}
+        assert {r["instruction"] for r in by_split["independent_wording"] if r["task"] == task} == {
+            *independent.INDEPENDENT_WORDINGS[task]["en"], *independent.INDEPENDENT_WORDINGS[task]["vi"]}
+    # no training example uses a held-out input; the evaluation splits do, so unseen inputs exist
+    for task, held in tasks.HELDOUT_INPUTS.items():
+        assert not any(r["input"] in held for r in by_split["train"] if r["task"] == task), task
+        assert any(r["input"] in held for r in by_split["heldout_phrasing"] if r["task"] == task), task
     counts = Counter((r["split"], r["task"]) for r in instructions)
     assert len(by_split["train"]) == sum(build.TRAIN_EXAMPLES.values()) == 9840
-    assert all(40 <= counts["heldout_phrasing", t] <= 60 for t in tasks.TASKS)
+    assert all(40 <= counts[split, t] <= 60 for t in tasks.TASKS for split in ("heldout_phrasing", "independent_wording"))
     assert all(counts["heldout_task", t] >= 30 for t in tasks.HELDOUT_TASKS)
     assert len(train_pairs) == len(by_split["train"])  # no duplicate examples
+
+
+def test_wordings_are_many_and_held_out_ones_genuinely_new():
+    for task in tasks.TASKS:
+        trained, held = tasks.phrasings(task), tasks.phrasings(task, heldout=True)
+        for lang in ("en", "vi"):
+            # dozens of trained wordings per task and language, of every form
+            assert len(trained[lang]) >= 40, (task, lang)
+            assert any(w.endswith("?") for w in trained[lang]) and any(w[-1:].isalpha() for w in trained[lang])
+            assert len(set(trained[lang])) == len(trained[lang])
+            # new word choices, not one-word edits: under half the words shared with every trained one
+            for wording in held[lang]:
+                worst = max(phrasings.jaccard(wording, t) for t in (*trained["en"], *trained["vi"]))
+                assert worst < phrasings.MAX_JACCARD, (task, wording, worst)
+
+
+def test_jaccard_by_hand():
+    assert phrasings.jaccard("Give the first word.", "give THE first word") == 1.0  # case, punctuation
+    assert phrasings.jaccard("Give the first word.", "Give the last word.") == 3 / 5
+    assert phrasings.jaccard("Từ đầu tiên là gì?", "Từ cuối cùng là gì?") == 3 / 7
+    assert phrasings.jaccard("a b", "c d") == 0.0
 
 
 def test_every_output_is_the_true_answer(instructions):
@@ -172,6 +202,11 @@ def test_section1_example_is_in_the_data(instructions):
     assert tasks.task_of(ex["instruction"]) == ex["task"] == "translate_en_vi"
     assert ex["input"] in world.EN_TO_VI and tasks.solve(ex["task"], ex["input"]) == ex["output"]
     assert any(r["instruction"] == ex["instruction"] and r["split"] == "train" for r in instructions)
+    # its input is never trained on, so the demo's before/after is not a memorised answer; the
+    # second version also asks it with a held-out wording
+    assert not any(r["input"] == ex["input"] and r["split"] == "train" for r in instructions)
+    unseen = tasks.SECTION1_UNSEEN
+    assert unseen["input"] == ex["input"] and unseen["instruction"] in tasks.phrasings("translate_en_vi", heldout=True)["vi"]
 
 
 def test_judge_prefers_every_chosen_response(preferences):
@@ -219,8 +254,10 @@ def test_corpus_has_no_instruction_format(corpus):
                    "Câu lệnh", "Phản hồi", "Question:", "Answer:"):
         assert marker not in corpus, marker
     folded = corpus.casefold()
-    phrasings = [p for t in tasks.TASK_SPECS.values() for p in (*t.en, *t.vi, *t.heldout_en, *t.heldout_vi)]
-    leaked = [p for p in phrasings if p.casefold().rstrip(".?") in folded]
+    # No instruction wording of four words or more appears in the corpus (a short label such as
+    # "first word" is ordinary language, and the corpus must state it: "The first word of ...").
+    wordings = [p for t in tasks.TASK_SPECS.values() for p in (*t.en, *t.vi, *t.heldout_en, *t.heldout_vi)]
+    leaked = [p for p in wordings if len(p.split()) >= 4 and p.casefold().rstrip(".?") in folded]
     assert not leaked, leaked
     # The base model must know what the tasks use: every lexicon pair is stated in one document,
     # as plain words. No quote marks: after '"' a word is another SentencePiece piece ('dog', not

@@ -16,7 +16,9 @@ Each file serves one section:
 The modules, bottom to top (each imports only those above it in this list):
 
 * ``world``  — the data tables: lexicon, facts, sentiment reviews;
-* ``tasks``  — the task families: solver, input sampler, phrasings; ``solve``, ``task_of``;
+* ``phrasings`` — how people ask for each task: dozens of composed wordings, held-out ones new;
+* ``independent`` — wordings written by someone who never saw the training ones (evaluation only);
+* ``tasks``  — the task families: solver, input sampler, wordings; ``solve``, ``task_of``;
 * ``judge``  — the gold reward of §4;
 * ``corpus`` — the base model's raw text;
 * ``build``  — the instruction, preference and OOD records;

@@ -3,10 +3,12 @@
 Each ``build_*`` function returns the records of one file of ``data/samples/`` as plain dicts,
 deterministically (fixed seeds, no network); ``minift.course.bundled.generate`` writes them.
 
-* instructions — Instruction / Input / Output triples for the trained task families in three
-  splits: ``train``; ``heldout_phrasing`` (trained tasks, instruction wordings never trained on:
-  does the model follow *instructions*, or memorise strings?); ``heldout_task`` (task families
-  never trained on: the zero-shot claim of §1).
+* instructions — Instruction / Input / Output triples for the trained task families in four
+  splits: ``train``; ``heldout_phrasing`` (trained tasks, held-out wordings genuinely unlike every
+  trained one: does the model follow *instructions*, or memorise strings?);
+  ``independent_wording`` (the same tasks in wordings written by someone who never saw the
+  training ones, ``minift.course.independent``); ``heldout_task`` (task families never trained on:
+  the zero-shot claim of §1). Training never uses a held-out input (``tasks.HELDOUT_INPUTS``).
 * preferences — chosen = the true answer, rejected = a plausible mistake, labelled by the judge.
 * ood — questions whose true answer the data never contains (§5, hallucination).
 """
@@ -15,11 +17,12 @@ from __future__ import annotations
 
 import random
 
+from minift.course.independent import INDEPENDENT_WORDINGS
 from minift.course.judge import _normalise, judge, prompt_text
-from minift.course.tasks import HELDOUT_TASKS, SECTION1_EXAMPLE, TASKS, _spec, phrasings, solve
+from minift.course.tasks import HELDOUT_INPUTS, HELDOUT_TASKS, SECTION1_EXAMPLE, TASKS, _spec, phrasings, solve
 from minift.course.world import FACT_QUESTIONS, LEXICON, SEED, SENTIMENT_LABELS, _cap
 
-SPLITS = ("train", "heldout_phrasing", "heldout_task")
+SPLITS = ("train", "heldout_phrasing", "independent_wording", "heldout_task")
 INSTRUCTION_FIELDS = ("instruction", "input", "output", "task", "split")
 PREFERENCE_FIELDS = ("prompt", "instruction", "input", "chosen", "rejected", "task", "kind", "split")
 OOD_FIELDS = ("instruction", "input", "task", "resembles", "absent", "note")
@@ -45,9 +48,14 @@ def _record(instruction: str, input: str, task: str, split: str) -> dict[str, st
 
 
 def _draw(task: str, phrasings_by_lang: dict[str, tuple[str, ...]], n: int, split: str,
-          rng: random.Random) -> list[dict[str, str]]:
-    """``n`` distinct (instruction, input) examples, cycling through the phrasings evenly."""
+          rng: random.Random, avoid: frozenset[tuple[str, str]] = frozenset()) -> list[dict[str, str]]:
+    """``n`` distinct (instruction, input) examples, cycling through the phrasings evenly.
+
+    Training examples never use a held-out input (``tasks.HELDOUT_INPUTS``); evaluation ones may,
+    but never repeat an (instruction, input) pair in ``avoid`` (the training pairs).
+    """
     spec = _spec(task)
+    excluded = HELDOUT_INPUTS.get(task, frozenset()) if split == "train" else frozenset()
     cycle = [(p, lang) for pair in zip(phrasings_by_lang["en"], phrasings_by_lang["vi"])
              for p, lang in zip(pair, ("en", "vi"))]
     seen: set[tuple[str, str]] = set()
@@ -56,7 +64,7 @@ def _draw(task: str, phrasings_by_lang: dict[str, tuple[str, ...]], n: int, spli
         phrasing, lang = cycle[i % len(cycle)]
         for _ in range(1000):  # redraw duplicates; every pool is far larger than what is drawn
             x = spec.make_input(rng, lang)
-            if (phrasing, x) not in seen:
+            if (phrasing, x) not in seen and (phrasing, x) not in avoid and x not in excluded:
                 break
         else:
             raise ValueError(f"{task}: cannot draw {n} distinct examples; lower its example count")
@@ -66,14 +74,21 @@ def _draw(task: str, phrasings_by_lang: dict[str, tuple[str, ...]], n: int, spli
 
 
 def build_instructions() -> list[dict[str, str]]:
-    """All instruction examples: train (shuffled), then heldout_phrasing and heldout_task by task."""
+    """All instruction examples: train (shuffled), then heldout_phrasing, independent_wording and
+    heldout_task, by task."""
     train: list[dict[str, str]] = []
     heldout: list[dict[str, str]] = []
+    independent: list[dict[str, str]] = []
     for task in TASKS:
         train += _draw(task, phrasings(task), TRAIN_EXAMPLES[task], "train",
                        random.Random(f"{SEED}:train:{task}"))
+    trained = frozenset((r["instruction"], r["input"]) for r in train)
+    for task in TASKS:
         heldout += _draw(task, phrasings(task, heldout=True), HELDOUT_PHRASING_PER_TASK, "heldout_phrasing",
                          random.Random(f"{SEED}:heldout_phrasing:{task}"))
+        independent += _draw(task, INDEPENDENT_WORDINGS[task], HELDOUT_PHRASING_PER_TASK, "independent_wording",
+                             random.Random(f"{SEED}:independent_wording:{task}"), avoid=trained)
+    heldout += independent
     for task in HELDOUT_TASKS:
         heldout += _draw(task, phrasings(task), HELDOUT_TASK_EXAMPLES, "heldout_task",
                          random.Random(f"{SEED}:heldout_task:{task}"))
@@ -195,13 +210,16 @@ OOD_THINGS = (("What colour is a flamingo?", "flamingo"), ("How many legs does a
 
 
 def build_ood() -> list[dict[str, str | None]]:
-    """~30 questions phrased like trained tasks, whose answers appear nowhere in the data."""
+    """~30 questions phrased like trained tasks, whose answers appear nowhere in the data.
+
+    Each is asked with a trained wording of the task it resembles (the first of each language)."""
+    ask_en, ask_vi = phrasings("fact_qa")["en"][0], phrasings("fact_qa")["vi"][0]
     out: list[dict[str, str | None]] = []
     for en, vi in OOD_COUNTRIES:
-        out.append({"instruction": "Answer the question.", "input": f"What is the capital of {en}?",
+        out.append({"instruction": ask_en, "input": f"What is the capital of {en}?",
                     "task": "ood", "resembles": "fact_qa", "absent": en,
                     "note": f"{en} is not in the fact table; its capital is never mentioned"})
-        out.append({"instruction": "Trả lời câu hỏi.", "input": f"Thủ đô của {vi} là gì?",
+        out.append({"instruction": ask_vi, "input": f"Thủ đô của {vi} là gì?",
                     "task": "ood", "resembles": "fact_qa", "absent": vi,
                     "note": f"{vi} ({en}) is not in the fact table; its capital is never mentioned"})
     for word in OOD_EN_WORDS:
@@ -209,17 +227,17 @@ def build_ood() -> list[dict[str, str | None]]:
                     "resembles": "translate_en_vi", "absent": word,
                     "note": f'"{word}" is not in the lexicon; the data never gives its Vietnamese'})
     for vi, en in OOD_VI_WORDS:
-        out.append({"instruction": "Dịch sang tiếng Anh.", "input": vi, "task": "ood",
+        out.append({"instruction": phrasings("translate_vi_en")["vi"][0], "input": vi, "task": "ood",
                     "resembles": "translate_vi_en", "absent": vi,
                     "note": f'"{vi}" ({en}) is not in the lexicon; the data never gives its English'})
     for question, absent in OOD_THINGS:
-        instruction = "Answer the question." if question.isascii() else "Trả lời câu hỏi."
+        instruction = ask_en if question.isascii() else ask_vi
         out.append({"instruction": instruction, "input": question, "task": "ood", "resembles": "fact_qa",
                     "absent": absent, "note": f'"{absent}" is not in the fact table'})
-    out.append({"instruction": "Answer the question.", "input": "What is the capital of the Moon?",
+    out.append({"instruction": ask_en, "input": "What is the capital of the Moon?",
                 "task": "ood", "resembles": "fact_qa", "absent": None,
                 "note": "the question has no true answer; the right response is to say so"})
-    out.append({"instruction": "Trả lời câu hỏi.", "input": "Thủ đô của mặt trăng là gì?",
+    out.append({"instruction": ask_vi, "input": "Thủ đô của mặt trăng là gì?",
                 "task": "ood", "resembles": "fact_qa", "absent": None,
                 "note": "the question has no true answer; the right response is to say so"})
     return out

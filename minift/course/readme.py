@@ -11,7 +11,8 @@ from minift.course.build import (
     TRAIN_EXAMPLES,
 )
 from minift.course.judge import LENGTH_PENALTY
-from minift.course.tasks import HELDOUT_TASKS, SECTION1_EXAMPLE, TASK_SPECS, TASKS
+from minift.course.phrasings import MAX_JACCARD
+from minift.course.tasks import HELDOUT_INPUTS, HELDOUT_TASKS, SECTION1_EXAMPLE, TASK_SPECS, TASKS
 from minift.course.world import (
     CAPITALS,
     COLOURS_OF,
@@ -42,7 +43,8 @@ def build_readme(corpus: list[str], instructions: list[dict], ood: list[dict],
                  for k, _ in REJECTION_KINDS]
     longer = sum(len(p["chosen"]) > len(p["rejected"]) for p in preferences)
     shorter = sum(len(p["chosen"]) < len(p["rejected"]) for p in preferences)
-    n_phr = len(TASK_SPECS[TASKS[0]].en) + len(TASK_SPECS[TASKS[0]].heldout_en)
+    n_train, n_held = len(TASK_SPECS[TASKS[0]].en), len(TASK_SPECS[TASKS[0]].heldout_en)
+    n_inputs = ", ".join(f"{len(v)} {k}" for k, v in HELDOUT_INPUTS.items())
 
     def longest(field: str) -> int:
         return max(len(r[field].split()) for r in instructions)
@@ -75,7 +77,7 @@ tasks on a CPU.
 
 | file | rows | what it is |
 |---|---|---|
-| `corpus.txt` | {len(corpus)} lines | raw text to pretrain the base model (§1): one document (2–4 sentences) per line, English and Vietnamese. It states the lexicon, the facts, sentiment words, numbers and letter case in plain sentences, but contains no instruction/response format and none of the instruction phrasings: a model trained on it *continues* "Hãy dịch câu này sang tiếng Việt" instead of translating. |
+| `corpus.txt` | {len(corpus)} lines | raw text to pretrain the base model (§1): one document (2–4 sentences) per line, English and Vietnamese. It states the lexicon, the facts, sentiment words, numbers and letter case in plain sentences, but contains no instruction/response format and none of the longer instruction wordings: a model trained on it *continues* "Hãy dịch câu này sang tiếng Việt" instead of translating. |
 | `instructions.jsonl` | {len(instructions)} | instruction data (§2.1), fields below |
 | `preferences.jsonl` | {len(preferences)} | preference pairs for the reward model (§4) |
 | `ood.jsonl` | {len(ood)} | out-of-distribution questions for the hallucination lesson (§5) |
@@ -93,21 +95,24 @@ here), `output` (Phản hồi mong đợi: the target response, equal to `solve(
 {chr(10).join(split_rows)}
 
 * `train`: the {len(TASKS)} trained tasks, {min(TRAIN_EXAMPLES.values())}–{max(TRAIN_EXAMPLES.values())} examples each
-  (more for the tasks that copy from the input, which a small model learns slowest), 8 English
-  and 8 Vietnamese phrasings per task (shuffled).
-* `heldout_phrasing`: the same tasks, {HELDOUT_PHRASING_PER_TASK} examples each, asked with 2 English
-  and 2 Vietnamese phrasings never used in `train` (do instructions generalise to new wordings?).
-  They are new sentences built mostly from the key words of the trained phrasings ("first",
-  "reverse", "lớn nhất"): a model of a few million parameters that has read only this data
-  cannot know a synonym it has never seen.
+  (more for the tasks that copy from the input, which a small model learns slowest), each asked
+  with one of {n_train} English and {n_train} Vietnamese wordings per task (`minift.course.phrasings`:
+  imperative, question and label cores in polite, terse and question frames), shuffled. No
+  training example uses a held-out input ({n_inputs}; the corpus still states them).
+* `heldout_phrasing`: the same tasks, {HELDOUT_PHRASING_PER_TASK} examples each, asked with {n_held} English
+  and {n_held} Vietnamese wordings from held-out cores, each sharing less than half of its words
+  (Jaccard < {MAX_JACCARD}) with every trained wording of its task: new word choices, not one-word
+  edits. Inputs are fresh draws; some were never trained on.
+* `independent_wording`: the same tasks, {HELDOUT_PHRASING_PER_TASK} examples each, asked with 12 English and
+  12 Vietnamese wordings written by someone who never saw the training wordings
+  (`minift.course.independent`); some coincide with trained ones, as real users' wordings would.
 * `heldout_task`: {len(HELDOUT_TASKS)} task families never trained on, {HELDOUT_TASK_EXAMPLES} examples
   each (the zero-shot claim of §1). Each is a near neighbour of a trained task and its operation
   is stated in the corpus. Expect little at this scale: FLAN (Wei et al. 2022) found that
   instruction tuning helps on unseen tasks only for models of tens of billions of parameters,
   and hurts models of 8B and smaller.
 
-Each trained task has {n_phr} English and {n_phr} Vietnamese phrasings in all
-(`minift.course.tasks.phrasings(task)` and `phrasings(task, heldout=True)`). Sentiment and fact
+The wordings of a task: `minift.course.tasks.phrasings(task)` and `phrasings(task, heldout=True)`. Sentiment and fact
 questions are asked in the language of the phrasing and answered in it; translation inputs are in
 the source language; the word and number tasks use English words and digits.
 
@@ -116,8 +121,9 @@ the source language; the word and number tasks use English words and digits.
 {chr(10).join(task_rows)}
 
 `sentiment` is the "traditional fine-tuning" task of §2: one task, one label set.
-The article's example is in the data: `{SECTION1_EXAMPLE['instruction']}` with input
-`{SECTION1_EXAMPLE['input']}` → `{SECTION1_EXAMPLE['output']}` (`minift.course.tasks.SECTION1_EXAMPLE`).
+The article's instruction is a trained wording: `{SECTION1_EXAMPLE['instruction']}`; its input
+`{SECTION1_EXAMPLE['input']}` → `{SECTION1_EXAMPLE['output']}` is never trained on
+(`minift.course.tasks.SECTION1_EXAMPLE`, and `SECTION1_UNSEEN` with a held-out wording).
 
 ### preferences.jsonl
 

@@ -13,6 +13,7 @@ import random
 import unicodedata
 from typing import Callable, NamedTuple
 
+from minift.course.phrasings import WORDINGS
 from minift.course.world import (
     EN_TO_VI,
     FACT_QUESTIONS,
@@ -109,131 +110,48 @@ TASKS: tuple[str, ...] = (
 )
 HELDOUT_TASKS: tuple[str, ...] = ("lowercase", "second_word", "min_number")
 
+def _wordings(task: str) -> dict[str, tuple[str, ...]]:
+    """The composed wordings of a trained task (``minift.course.phrasings``), as Task fields."""
+    return dict(WORDINGS[task])
+
+
 TASK_SPECS: dict[str, Task] = {t.name: t for t in (
     Task("translate_en_vi", "translate an English word or phrase of the lexicon into Vietnamese",
          _translate(EN_TO_VI, "English to Vietnamese"), _english_entry,
-         en=("Translate this into Vietnamese.", "Translate the following English text to Vietnamese.",
-             "What is this in Vietnamese?", "Give the Vietnamese translation.", "Say this in Vietnamese.",
-             "Translate from English to Vietnamese.", "How do you say this in Vietnamese?",
-             "Write this in Vietnamese."),
-         vi=("Hãy dịch câu này sang tiếng Việt", "Dịch sang tiếng Việt.",
-             "Dịch câu sau từ tiếng Anh sang tiếng Việt.", "Câu này trong tiếng Việt là gì?",
-             "Hãy viết câu này bằng tiếng Việt.", "Chuyển câu tiếng Anh này sang tiếng Việt.",
-             "Nói câu này bằng tiếng Việt.", "Bản dịch tiếng Việt của câu này là gì?"),
-         heldout_en=("Render this English phrase in Vietnamese.", "Convert this text into Vietnamese."),
-         heldout_vi=("Hãy chuyển ngữ câu sau sang tiếng Việt.", "Cho biết nghĩa tiếng Việt của câu này.")),
+         **_wordings("translate_en_vi")),
     Task("translate_vi_en", "translate a Vietnamese word or phrase of the lexicon into English",
          _translate(VI_TO_EN, "Vietnamese to English"), _vietnamese_entry,
-         en=("Translate this into English.", "Translate the following Vietnamese text to English.",
-             "What is this in English?", "Give the English translation.", "Say this in English.",
-             "Translate from Vietnamese to English.", "How do you say this in English?",
-             "Write this in English."),
-         vi=("Hãy dịch câu này sang tiếng Anh", "Dịch sang tiếng Anh.",
-             "Dịch câu sau từ tiếng Việt sang tiếng Anh.", "Câu này trong tiếng Anh là gì?",
-             "Hãy viết câu này bằng tiếng Anh.", "Chuyển câu tiếng Việt này sang tiếng Anh.",
-             "Nói câu này bằng tiếng Anh.", "Bản dịch tiếng Anh của câu này là gì?"),
-         heldout_en=("Render this Vietnamese phrase in English.", "Convert this text into English."),
-         heldout_vi=("Hãy chuyển ngữ câu sau sang tiếng Anh.", "Cho biết nghĩa tiếng Anh của câu này.")),
+         **_wordings("translate_vi_en")),
     Task("reverse_words", "write the words in reverse order",
          lambda s: " ".join(reversed(_words(s))), _word_list(2, 3),
-         en=("Reverse the order of the words.", "Write the words in reverse order.",
-             "Put these words backwards.", "List the words from last to first.",
-             "Reverse the word order of this text.", "Read the words backwards.",
-             "Flip the order of these words.", "Rewrite the words, last word first."),
-         vi=("Đảo ngược thứ tự các từ.", "Viết các từ theo thứ tự ngược lại.",
-             "Sắp xếp các từ theo thứ tự ngược.", "Liệt kê các từ từ cuối lên đầu.",
-             "Hãy đảo thứ tự các từ trong câu này.", "Đọc các từ theo chiều ngược lại.",
-             "Lật ngược thứ tự của các từ này.", "Viết lại các từ, từ cuối cùng đứng đầu."),
-         heldout_en=("Please reverse these words.", "Give the words in reverse order."),
-         heldout_vi=("Hãy viết ngược thứ tự các từ.", "Cho các từ theo thứ tự ngược lại.")),
+         **_wordings("reverse_words")),
     Task("uppercase", "write the text in capital letters",
          str.upper, _word_list(1, 2),
-         en=("Convert to upper case.", "Write this in capital letters.", "Make every letter uppercase.",
-             "Rewrite the text in all caps.", "Change these words to upper case.",
-             "Capitalize every letter.", "Turn this into uppercase.", "Write the words in block capitals."),
-         vi=("Chuyển thành chữ in hoa.", "Viết lại bằng chữ hoa.", "Viết hoa tất cả các chữ cái.",
-             "Hãy viết hoa toàn bộ văn bản này.", "Đổi các từ này sang chữ in hoa.",
-             "Viết đoạn này bằng chữ in hoa.", "In hoa mọi chữ cái.", "Chuyển văn bản sang chữ viết hoa."),
-         heldout_en=("Put this text in capital letters.", "Write every word in upper case."),
-         heldout_vi=("Hãy chuyển các từ này thành chữ in hoa.", "Viết các từ sau bằng chữ hoa.")),
+         **_wordings("uppercase")),
     Task("count_words", "count the words (the answer is a digit)",
          lambda s: str(len(_words(s))), _word_list(2, 6),
-         en=("Count the words.", "How many words are there?", "How many words does this text have?",
-             "Give the number of words.", "Count how many words are in this text.",
-             "What is the word count?", "Tell me the number of words.", "Count the words in the input."),
-         vi=("Đếm số từ.", "Có bao nhiêu từ?", "Văn bản này có bao nhiêu từ?", "Cho biết số lượng từ.",
-             "Hãy đếm số từ trong văn bản này.", "Số từ là bao nhiêu?", "Đoạn này gồm mấy từ?",
-             "Đếm các từ trong câu sau."),
-         heldout_en=("How long is this text in words?", "Return the total number of words."),
-         heldout_vi=("Câu này dài bao nhiêu từ?", "Tổng số từ là mấy?")),
+         **_wordings("count_words")),
     Task("first_word", "give the first word",
          lambda s: _words(s)[0], _word_list(2, 5),
-         en=("What is the first word?", "Give the first word.", "Return only the first word.",
-             "Which word comes first?", "Write the first word of the text.", "Tell me the first word.",
-             "Copy the first word.", "Output the word at the start."),
-         vi=("Từ đầu tiên là gì?", "Cho biết từ đầu tiên.", "Chỉ viết từ đầu tiên.", "Từ nào đứng đầu?",
-             "Hãy viết từ đầu tiên của câu.", "Từ đầu tiên của câu này là gì?", "Chép lại từ đầu tiên.",
-             "Đưa ra từ ở đầu câu."),
-         heldout_en=("Please give me only the first word.", "Which is the first word here?"),
-         heldout_vi=("Hãy cho biết từ nào đứng đầu.", "Từ nào là từ đầu tiên?")),
+         **_wordings("first_word")),
     Task("last_word", "give the last word",
          lambda s: _words(s)[-1], _word_list(2, 5),
-         en=("What is the last word?", "Give the last word.", "Return only the last word.",
-             "Which word comes last?", "Write the last word of the text.", "Tell me the last word.",
-             "Copy the last word.", "Output the word at the end."),
-         vi=("Từ cuối cùng là gì?", "Cho biết từ cuối cùng.", "Chỉ viết từ cuối cùng.", "Từ nào đứng cuối?",
-             "Hãy viết từ cuối cùng của câu.", "Từ cuối cùng của câu này là gì?", "Chép lại từ cuối cùng.",
-             "Đưa ra từ ở cuối câu."),
-         heldout_en=("Please give me only the last word.", "Which is the last word here?"),
-         heldout_vi=("Hãy cho biết từ nào đứng cuối.", "Từ nào là từ cuối cùng?")),
+         **_wordings("last_word")),
     Task("sort_numbers", "sort 3-4 one-digit numbers in ascending order",
          lambda s: " ".join(str(n) for n in sorted(_numbers(s))), _number_list,
-         en=("Sort these numbers from smallest to largest.", "Put the numbers in ascending order.",
-             "Arrange the numbers from low to high.", "Order these numbers, smallest first.",
-             "Sort the numbers in increasing order.", "List the numbers from small to big.",
-             "Rewrite the numbers in ascending order.", "Sort the list of numbers."),
-         vi=("Sắp xếp các số từ bé đến lớn.", "Xếp các số theo thứ tự tăng dần.", "Sắp xếp dãy số tăng dần.",
-             "Hãy xếp các số này từ nhỏ đến lớn.", "Viết các số theo thứ tự tăng dần.",
-             "Sắp xếp các số, số nhỏ nhất trước.", "Liệt kê các số từ nhỏ đến lớn.",
-             "Xếp lại dãy số sau theo thứ tự tăng."),
-         heldout_en=("Rank these numbers, lowest first.", "Give the numbers ordered upward."),
-         heldout_vi=("Cho các số theo thứ tự từ thấp đến cao.", "Hãy sắp thứ tự tăng dần cho dãy số này.")),
+         **_wordings("sort_numbers")),
     Task("max_number", "give the largest of 3-4 one-digit numbers",
          lambda s: str(max(_numbers(s))), _number_list,
-         en=("What is the largest number?", "Find the biggest number.", "Which number is the largest?",
-             "Give the maximum of these numbers.", "Return the largest number in the list.",
-             "Tell me the biggest number.", "Pick the highest number.", "What is the maximum?"),
-         vi=("Số lớn nhất là số nào?", "Tìm số lớn nhất.", "Số nào lớn nhất?", "Cho biết giá trị lớn nhất.",
-             "Hãy chọn số lớn nhất trong dãy.", "Số lớn nhất trong dãy này là gì?", "Đưa ra số lớn nhất.",
-             "Giá trị lớn nhất là bao nhiêu?"),
-         heldout_en=("Which is the largest number here?", "Give me the biggest number."),
-         heldout_vi=("Hãy tìm số lớn nhất trong dãy này.", "Trong các số này, số nào lớn nhất?")),
+         **_wordings("max_number")),
     Task("sentiment", "label a short review positive/negative (tích cực/tiêu cực), in its language",
          _lookup(SENTIMENT_SENTENCES, "review sentences"),
          _in_language({s: "en" if y in SENTIMENT_LABELS["en"] else "vi"
                        for s, y in SENTIMENT_SENTENCES.items()}),
-         en=("Is this sentence positive or negative?", "Classify the sentiment.",
-             "What is the sentiment of this text?", "Is the feeling here positive or negative?",
-             "Label the sentiment as positive or negative.", "Does this review sound positive or negative?",
-             "Decide if this is positive or negative.", "Tell me the sentiment of the sentence."),
-         vi=("Câu này tích cực hay tiêu cực?", "Phân loại cảm xúc của câu.", "Cảm xúc của văn bản này là gì?",
-             "Cảm xúc ở đây tích cực hay tiêu cực?", "Gán nhãn cảm xúc: tích cực hoặc tiêu cực.",
-             "Nhận xét này tích cực hay tiêu cực?", "Hãy cho biết câu này tích cực hay tiêu cực.",
-             "Xác định cảm xúc của câu sau."),
-         heldout_en=("What attitude does this sentence express?",
-                     "Judge whether the tone is positive or negative."),
-         heldout_vi=("Thái độ của câu này là gì?", "Đánh giá giọng điệu của câu là tích cực hay tiêu cực.")),
+         **_wordings("sentiment")),
     Task("fact_qa", "answer a question from the fact table, in the question's language",
          _lookup({q: a for q, (a, _, _) in FACT_QUESTIONS.items()}, "fact questions"),
          _in_language({q: lang for q, (_, lang, _) in FACT_QUESTIONS.items()}),
-         en=("Answer the question.", "Answer this question briefly.", "Give a short answer.",
-             "Reply with just the answer.", "Answer the following question.", "What is the answer?",
-             "Give the answer in a few words.", "Respond to the question."),
-         vi=("Trả lời câu hỏi.", "Trả lời ngắn gọn câu hỏi này.", "Hãy đưa ra câu trả lời ngắn.",
-             "Chỉ ghi câu trả lời.", "Trả lời câu hỏi sau.", "Câu trả lời là gì?", "Trả lời bằng vài từ.",
-             "Hãy trả lời câu hỏi này."),
-         heldout_en=("Provide the correct answer to this.", "Solve this quiz question."),
-         heldout_vi=("Cho biết đáp án đúng.", "Giải câu đố sau.")),
+         **_wordings("fact_qa")),
     # Held-out task families (never trained): each is a near neighbour of a trained one, so that
     # following them zero-shot is plausible (lowercase ~ uppercase, second ~ first/last word,
     # smallest ~ largest and sorted), and the corpus states each operation in plain sentences.
@@ -251,13 +169,27 @@ TASK_SPECS: dict[str, Task] = {t.name: t for t in (
          vi=("Số nhỏ nhất là số nào?", "Tìm số nhỏ nhất.", "Số nào nhỏ nhất?")),
 )}
 
-# The article's own example (§1): the instruction a base model continues instead of following.
+# Inputs never used in training (the corpus still states them, so the base model knows them): a
+# held-out question can then ask a trained task about something only pretraining taught, and the
+# evaluation reports held-out questions with a seen and with an unseen input apart. One lexicon
+# entry in eight (the §1 sentence among them), one fact question in six, one review in eight.
+_HELDOUT_ENTRIES = (*LEXICON[::8], ("I love my family", EN_TO_VI["I love my family"]))
+HELDOUT_INPUTS: dict[str, frozenset[str]] = {
+    "translate_en_vi": frozenset(en for en, _ in _HELDOUT_ENTRIES),
+    "translate_vi_en": frozenset(vi for _, vi in _HELDOUT_ENTRIES),
+    "fact_qa": frozenset(sorted(FACT_QUESTIONS)[::6]),
+    "sentiment": frozenset(sorted(SENTIMENT_SENTENCES)[::8]),
+}
+
+# The article's own example (§1): the instruction a base model continues instead of following. Its
+# input is never trained on; SECTION1_UNSEEN asks the same with a held-out wording too.
 SECTION1_EXAMPLE: dict[str, str] = {
     "instruction": "Hãy dịch câu này sang tiếng Việt",
     "input": "I love my family",
     "output": "tôi yêu gia đình tôi",
     "task": "translate_en_vi",
 }
+SECTION1_UNSEEN: dict[str, str] = {**SECTION1_EXAMPLE, "instruction": WORDINGS["translate_en_vi"]["heldout_vi"][0]}
 
 
 def phrasings(task: str, *, heldout: bool = False) -> dict[str, tuple[str, ...]]:
