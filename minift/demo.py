@@ -5,8 +5,10 @@
    instruction, so it *continues* "Hãy dịch câu này sang tiếng Việt" instead of translating;
 3. instruction tuning with the **masked** loss (§3.2): only response tokens in the loss;
 4. the same tuning with the **unmasked** loss (prompt tokens in the loss too — the ablation);
-5. greedy exact match of all three on held-out phrasings of trained tasks and on held-out tasks
-   (the zero-shot claim), the §1 example before/after, loss curves, ``results.json``.
+5. greedy exact match of all three on held-out wordings of the trained tasks (genuinely new ones,
+   and ones written by someone who never saw the training wordings), with seen and unseen inputs
+   apart, and on held-out tasks (the zero-shot claim); the §1 example before/after, asked with an
+   input never trained on; loss curves; ``results.json``.
 
 ``run_demo`` does the work and returns the summary; ``minift demo`` (``minift.commands``) prints it.
 """
@@ -23,12 +25,15 @@ from minift import data as D
 from minift import runs
 from minift.config import get_config
 from minift.course.bundled import course_examples, default_tokenizer
-from minift.course.tasks import SECTION1_EXAMPLE
-from minift.evaluate import answer, evaluate
+from minift.course.tasks import SECTION1_EXAMPLE, SECTION1_UNSEEN
+from minift.evaluate import answer, evaluate, novelty_subsets
 from minift.files import write_json
 from minift.loop import TrainConfig, load_model, read_history
+from minift.seeds import aggregate, machine, plot_accuracy
 
-SPLITS = ("heldout_phrasing", "heldout_task")
+SPLITS = ("heldout_phrasing", "independent_wording", "heldout_task")
+# the headline comparisons, paired seed by seed: (a, b) reads "a minus b"
+COMPARISONS = {"masked_minus_unmasked": ("sft_masked", "sft_unmasked"), "masked_minus_base": ("sft_masked", "base")}
 MODELS = ("base", "sft_masked", "sft_unmasked")
 
 
@@ -52,9 +57,11 @@ def plot_curves(folders: dict[str, Path], path: Path) -> Path:
     return path
 
 
-def section1_example() -> D.Example:
-    """The article's own example (§1): 'Hãy dịch câu này sang tiếng Việt' + 'I love my family'."""
-    return D.Example(SECTION1_EXAMPLE["instruction"], SECTION1_EXAMPLE["input"], SECTION1_EXAMPLE["output"])
+def section1_examples() -> dict[str, D.Example]:
+    """The article's own example (§1), 'Hãy dịch câu này sang tiếng Việt' + 'I love my family' (an
+    input never trained on), and the same asked with a held-out wording too."""
+    return {name: D.Example(ex["instruction"], ex["input"], ex["output"], ex["task"])
+            for name, ex in (("article wording", SECTION1_EXAMPLE), ("held-out wording", SECTION1_UNSEEN))}
 
 
 def run_demo(
@@ -72,7 +79,7 @@ def run_demo(
     tok = default_tokenizer()
     config = get_config(preset, vocab_size=tok.vocab_size)
     report(f"tokenizer: {tok.vocab_size} pieces; model '{preset}': {config.n_params / 1e6:.2f}M parameters")
-    example = section1_example()
+    section1 = section1_examples()
 
     folders = {name: out / name for name in MODELS}
     timings: dict[str, float] = {}
@@ -92,25 +99,26 @@ def run_demo(
         timings[name] = time.perf_counter() - t
 
     results: dict[str, dict] = {}
-    section1: dict[str, str] = {}
+    outputs: dict[str, dict[str, str]] = {}
+    splits = {split: course_examples(split)[: eval_limit or None] for split in SPLITS}
+    subsets = {split: novelty_subsets(examples, train_ex) for split, examples in splits.items()
+               if split != "heldout_task"}  # a held-out task has neither seen inputs nor trained wordings
     t = time.perf_counter()
     for name in MODELS:
         params, cfg = load_model(folders[name])
-        results[name] = {}
-        for split in SPLITS:
-            examples = course_examples(split)
-            if eval_limit:
-                examples = examples[:eval_limit]
-            results[name][split], _ = evaluate(params, cfg, tok, examples, template=template, max_new_tokens=16)
-        section1[name] = answer(params, cfg, tok, [example], template=template, max_new_tokens=16,
-                                batch_size=1)[0]
+        results[name] = {split: evaluate(params, cfg, tok, examples, subsets=subsets.get(split), template=template,
+                                         max_new_tokens=16)[0] for split, examples in splits.items()}
+        replies = answer(params, cfg, tok, list(section1.values()), template=template, max_new_tokens=16,
+                         batch_size=len(section1))
+        outputs[name] = dict(zip(section1, replies))
     timings["eval"] = time.perf_counter() - t
 
     plot_curves(folders, out / "loss_curves.png")
     summary = {
         "models": results,
-        "section1_example": {"instruction": example.instruction, "input": example.input,
-                             "expected": example.response, "outputs": section1},
+        "section1_example": {case: {"instruction": ex.instruction, "input": ex.input, "expected": ex.response,
+                                    "outputs": {name: outputs[name][case] for name in MODELS}}
+                             for case, ex in section1.items()},
         "steps": {"base": pretrain_steps, "sft_masked": sft_steps, "sft_unmasked": sft_steps},
         "seconds": {**{k: round(v, 1) for k, v in timings.items()},
                     "total": round(time.perf_counter() - t_start, 1)},
@@ -118,3 +126,17 @@ def run_demo(
     }
     write_json(out / "results.json", summary)
     return summary
+
+
+def run_demo_over_seeds(out: Path, seeds: list[int], *, command: str = "", **settings) -> dict:
+    """``run_demo`` once per seed (``out/seed_<s>``), then mean and spread over the seeds.
+
+    Writes ``out/results.json`` (``per_seed`` summaries, ``aggregate`` from ``minift.seeds``, the
+    ``machine`` and the ``command``) and ``out/accuracy.png``; returns that dictionary.
+    """
+    summaries = [run_demo(out / f"seed_{seed}", seed=seed, **settings) for seed in seeds]
+    result = {"seeds": list(seeds), "command": command, "machine": machine(), "per_seed": summaries,
+              "aggregate": aggregate(summaries, MODELS, SPLITS, COMPARISONS)}
+    write_json(out / "results.json", result)
+    plot_accuracy(result["aggregate"], SPLITS, out / "accuracy.png")
+    return result

@@ -19,6 +19,7 @@ from typing import Sequence
 import numpy as np
 
 from minift.config import ModelConfig
+from minift.course.phrasings import MAX_JACCARD, jaccard
 from minift.data import Example, format_prompt
 from minift.generate import GREEDY, Sampling, generate
 
@@ -70,30 +71,43 @@ def answer(
     return answers
 
 
-def accuracy_table(examples: Sequence[Example], predictions: Sequence[str]) -> dict:
-    """{"overall": fraction, "n": count, "per_task": {task: fraction}} of exact matches."""
+def accuracy_table(examples: Sequence[Example], predictions: Sequence[str],
+                   subsets: dict[str, Sequence[bool]] | None = None) -> dict:
+    """{"overall": fraction, "n": count, "per_task": {task: fraction}} of exact matches.
+
+    ``subsets`` (name -> one flag per example) adds ``"subsets": {name: {"overall", "n"}}``: the
+    accuracy on the examples flagged, e.g. those whose input was seen in training.
+    """
     if len(examples) != len(predictions):
         raise ValueError(f"{len(examples)} examples but {len(predictions)} predictions")
-    hits = defaultdict(list)
-    for ex, pred in zip(examples, predictions):
-        hits[ex.task].append(exact_match(pred, ex.response))
-    flat = [h for task_hits in hits.values() for h in task_hits]
-    return {
-        "overall": float(np.mean(flat)) if flat else 0.0,
-        "n": len(flat),
-        "per_task": {task: float(np.mean(h)) for task, h in sorted(hits.items())},
+    hits = [exact_match(pred, ex.response) for ex, pred in zip(examples, predictions)]
+    by_task = defaultdict(list)
+    for ex, hit in zip(examples, hits):
+        by_task[ex.task].append(hit)
+    table = {
+        "overall": float(np.mean(hits)) if hits else 0.0,
+        "n": len(hits),
+        "per_task": {task: float(np.mean(h)) for task, h in sorted(by_task.items())},
     }
+    if subsets:
+        for name, flags in subsets.items():
+            if len(flags) != len(examples):
+                raise ValueError(f"subset {name!r} has {len(flags)} flags for {len(examples)} examples")
+        table["subsets"] = {name: {"overall": float(np.mean(chosen)) if chosen else 0.0, "n": len(chosen)}
+                            for name, flags in subsets.items()
+                            for chosen in [[h for h, f in zip(hits, flags) if f]]}
+    return table
 
 
-def evaluate(params, config: ModelConfig, tokenizer, examples: Sequence[Example], **settings
-             ) -> tuple[dict, list[str]]:
+def evaluate(params, config: ModelConfig, tokenizer, examples: Sequence[Example], *,
+             subsets: dict[str, Sequence[bool]] | None = None, **settings) -> tuple[dict, list[str]]:
     """Exact-match accuracy of the model's answers to ``examples``: (table, predictions).
 
     ``settings`` go to ``answer`` (``template``, ``max_new_tokens``, ``batch_size``; greedy unless
-    a ``sampling`` is given).
+    a ``sampling`` is given); ``subsets`` to ``accuracy_table``.
     """
     predictions = answer(params, config, tokenizer, examples, **settings)
-    return accuracy_table(examples, predictions), predictions
+    return accuracy_table(examples, predictions, subsets), predictions
 
 
 def format_table(results: dict[str, dict[str, dict]], split: str) -> str:
@@ -103,7 +117,8 @@ def format_table(results: dict[str, dict[str, dict]], split: str) -> str:
     """
     models = list(results)
     tasks = sorted({t for m in models for t in results[m].get(split, {}).get("per_task", {})})
-    width = max([len("task")] + [len(t) for t in tasks] + [len("overall")])
+    names = list(dict.fromkeys(n for m in models for n in results[m].get(split, {}).get("subsets", {})))
+    width = max([len("task")] + [len(t) for t in tasks] + [len("overall")] + [len(n) + 2 for n in names])
     header = f"{'task':<{width}} " + " ".join(f"{m:>13}" for m in models)
     lines = [header, "-" * len(header)]
     for task in tasks + ["overall"]:
@@ -113,4 +128,26 @@ def format_table(results: dict[str, dict[str, dict]], split: str) -> str:
             value = table.get("overall") if task == "overall" else table.get("per_task", {}).get(task)
             cells.append(f"{'—':>13}" if value is None else f"{100 * value:>12.1f}%")
         lines.append(f"{task:<{width}} " + " ".join(cells))
+    for name in names:  # e.g. the questions whose input was (not) seen in training, with their count
+        cells = []
+        for m in models:
+            sub = results[m].get(split, {}).get("subsets", {}).get(name)
+            cells.append(f"{'—':>13}" if sub is None else f"{100 * sub['overall']:>5.1f}% ({sub['n']:>3})")
+        lines.append(f"{'  ' + name:<{width}} " + " ".join(f"{c:>13}" for c in cells))
     return "\n".join(lines)
+
+
+def novelty_subsets(examples: Sequence[Example], train_examples: Sequence[Example]) -> dict[str, list[bool]]:
+    """Which evaluation questions are new, and how: flags for ``accuracy_table``'s ``subsets``.
+
+    ``seen input`` / ``unseen input``: whether the same task was trained on this very input.
+    ``new wording``: whether the instruction shares less than half its words (Jaccard < 0.5,
+    ``course.phrasings.jaccard``) with every wording the task was trained with.
+    """
+    inputs, wordings = defaultdict(set), defaultdict(set)
+    for ex in train_examples:
+        inputs[ex.task].add(ex.input)
+        wordings[ex.task].add(ex.instruction)
+    seen = [ex.input in inputs[ex.task] for ex in examples]
+    new = [all(jaccard(ex.instruction, w) < MAX_JACCARD for w in wordings[ex.task]) for ex in examples]
+    return {"seen input": seen, "unseen input": [not s for s in seen], "new wording": new}

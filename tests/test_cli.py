@@ -42,3 +42,18 @@ def test_user_errors_are_one_line_messages_not_tracebacks(tmp_path, capsys):
     assert main(["generate", "--model", str(tmp_path / "missing"), "--prompt", "x"]) == 2
     err = capsys.readouterr().err
     assert "missing: no such run folder or checkpoint file" in err and "Traceback" not in err
+
+
+def test_demo_over_seeds_reports_mean_and_spread(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--preset", "tiny", "--pretrain-steps", "5", "--sft-steps", "5", "--eval-limit", "3",
+                 "--seeds", "2", "--seed", "7", "--out", str(out), "--no-progress"]) == 0
+    result = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert result["seeds"] == [7, 8] and len(result["per_seed"]) == 2 and result["machine"]["cpus"] >= 1
+    assert result["command"].startswith("minift demo --preset tiny")
+    overall = result["aggregate"]["models"]["sft_masked"]["independent_wording"]["overall"]
+    assert overall["n"] == 2 and overall["min"] <= overall["mean"] <= overall["max"]
+    assert [s["models"]["sft_masked"]["independent_wording"]["overall"] for s in result["per_seed"]] == overall["values"]
+    assert set(result["aggregate"]["comparisons"]) == {"masked_minus_unmasked", "masked_minus_base"}
+    assert (out / "accuracy.png").is_file() and (out / "seed_7" / "sft_masked" / "run.json").is_file()
+    assert "mean (min–max)" in capsys.readouterr().out
