@@ -59,6 +59,7 @@ from minift.course.judge import judge
 from minift.generate import Sampling, generate_tokens
 from minift.preferences import load_preferences, split_pairs
 from minift.rlhf import ppo, reward_model, sweep
+from minift.seeds import describe
 
 SMALL = os.environ.get("MINIFT_NOTEBOOK_SMALL") == "1"
 WORK = Path(tempfile.mkdtemp(prefix="minift05_"))
@@ -304,16 +305,18 @@ print("the article's objective E[R] - beta KL:",
 
 # %%
 results = sweep.run_sweep([0.0, 0.05, 0.5], sft_params, cfg, rm_params, cfg, prompts, tok, settings, WORK / "sweep")
+start = results["summary"]["0"]
 print(f"{'beta':>6} {'learned R':>10} {'gold R':>8} {'KL k1':>7} {'entropy':>8}   (start: learned "
-      f"{results['summary']['0']['start_reward']:+.2f}, gold {results['summary']['0']['start_gold_reward']:+.2f})")
-for name, s in results["summary"].items():
-    print(f"{name:>6} {s['final_reward']:+10.3f} {s['final_gold_reward']:+8.3f} {s['final_kl_k1']:7.2f} {s['final_entropy']:8.3f}")
+      f"{start['start_reward']['mean']:+.2f}, gold {start['start_gold_reward']['mean']:+.2f})")
+for name, s in results["summary"].items():  # each value: mean over the seeds run (one here)
+    print(f"{name:>6} {s['final_reward']['mean']:+10.3f} {s['final_gold_reward']['mean']:+8.3f} "
+          f"{s['final_kl_k1']['mean']:7.2f} {s['final_entropy']['mean']:8.3f}")
 print("final samples:", results["final_samples"])
 print(f"{time.perf_counter() - T0:.0f} s so far")
 
 # %% [markdown]
-# `run_sweep` drew the figure `sweep.plot_sweep` makes (thin lines: each iteration's batch;
-# thick: moving average over 5 iterations). Top: each quantity against the PPO iteration. Bottom:
+# `run_sweep` drew the figure `sweep.plot_sweep` makes (lines: moving averages over 5 iterations,
+# the mean over seeds when several are run, with a band from the lowest to the highest seed). Top: each quantity against the PPO iteration. Bottom:
 # learned reward, gold reward and entropy against the KL, and the over-optimisation gap
 # learned − gold.
 
@@ -356,10 +359,11 @@ if not recorded.is_file():
     recorded = Path.cwd() / "docs" / "beta_sweep.json"
 if recorded.is_file():
     ref = json.loads(recorded.read_text(encoding="utf-8"))
+    print(f"{len(ref['seeds'])} seeds; each value: mean (min–max) over the seeds")
     for name, s in ref["summary"].items():
-        print(f"beta {name:>5}: learned {s['start_reward']:+.2f} -> {s['final_reward']:+.2f}, gold "
-              f"{s['start_gold_reward']:+.2f} -> {s['final_gold_reward']:+.2f}, KL {s['final_kl_k1']:.2f}, "
-              f"entropy {s['start_entropy']:.2f} -> {s['final_entropy']:.2f}")
+        print(f"beta {name:>5}: learned {s['start_reward']['mean']:+.2f} -> {describe(s['final_reward'], False, 2)}, "
+              f"gold {s['start_gold_reward']['mean']:+.2f} -> {describe(s['final_gold_reward'], False, 2)}, "
+              f"KL {describe(s['final_kl_k1'], False, 2)}")
 else:
     print("docs/beta_sweep.json not found (run `minift ppo --sweep 0,0.05,0.5 ...` to make one)")
 print(f"total {time.perf_counter() - T0:.0f} s")

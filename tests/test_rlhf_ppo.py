@@ -24,6 +24,7 @@ from minift.course.bundled import course_examples, default_tokenizer
 from minift.generate import Sampling, generate_tokens
 from minift.rlhf import ppo as P
 from minift.rlhf import reward_model as R
+from minift.rlhf import sweep
 
 SETTINGS = P.PPOConfig(iterations=2, batch_size=8, max_new_tokens=5, epochs=2, minibatches=2, beta=0.1,
                        learning_rate=1e-3)
@@ -181,3 +182,16 @@ def test_kl_in_the_loss_holds_the_policy_closer_to_the_reference(sft, rm, prompt
     kl_free = exact_kl_to(sft, free.params["policy"], prompts, cfg)
     kl_held = exact_kl_to(sft, held.params["policy"], prompts, cfg)
     assert kl_held < 0.25 * kl_free, (kl_held, kl_free)
+
+
+def test_beta_sweep_over_seeds_summarises_mean_and_spread(sft, rm, prompts, tok, cfg, tmp_path):
+    settings = replace(SETTINGS, iterations=2)
+    results = sweep.run_sweep([0.0, 0.5], sft, cfg, rm, cfg, prompts, tok, settings, tmp_path, seeds=[0, 1])
+    for beta in ("0", "0.5"):
+        final_gold = results["summary"][beta]["final_gold_reward"]
+        assert final_gold["n"] == 2 and final_gold["min"] <= final_gold["mean"] <= final_gold["max"]
+        assert set(results["history"][beta]) == {"0", "1"}
+        assert (tmp_path / f"beta_{beta}" / "seed_1" / "metrics.jsonl").is_file()
+    # the seeds draw different prompts and samples: two runs, not one run twice
+    assert results["final_samples"]["0"]["0"] != results["final_samples"]["0"]["1"]
+    assert (tmp_path / "beta_sweep.png").read_bytes()[:4] == b"\x89PNG"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from dataclasses import asdict
 from pathlib import Path
 
@@ -15,7 +14,8 @@ from minift.loop import load_model, run_template
 from minift.rlhf.objectives import KL_KINDS
 from minift.rlhf.ppo import KL_PLACEMENTS, PPOConfig, make_prompt_set, save_policy, train_ppo
 from minift.rlhf.reward_model import check_backbone_matches, load_reward_model
-from minift.rlhf.sweep import parse_betas, run_sweep
+from minift.rlhf.sweep import FINAL_WINDOW, parse_betas, run_sweep
+from minift.seeds import describe
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,6 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, type=Path, help="run folder for the PPO run (or the sweep)")
     parser.add_argument("--sweep", default=None,
                         help="comma-separated betas, e.g. 0,0.05,0.5: one run each, results.json and figures")
+    parser.add_argument("--seeds", type=int, default=1,
+                        help="with --sweep: runs per beta, seeds --seed, --seed+1, ... (mean and spread)")
     parser.add_argument("--prompts", type=Path, default=None, help="instructions file (default: bundled train split)")
     parser.add_argument("--template", default=None, help="prompt template (default: the SFT run's)")
     choices = {"kl_kind": ("", *KL_KINDS), "kl_placement": KL_PLACEMENTS}
@@ -57,9 +59,15 @@ def run(args: argparse.Namespace) -> int:
     template = args.template or run_template(args.sft)
     prompts = make_prompt_set(prompt_examples(args.prompts), tokenizer, template)
     if args.sweep:
+        seeds = list(range(ppo.seed, ppo.seed + args.seeds))
         results = run_sweep(parse_betas(args.sweep), sft_params, config, rm_params, rm_config, prompts,
-                            tokenizer, ppo, args.out, log=lambda beta, r: show(r, f"beta {beta:g} "))
-        print(json.dumps(results["summary"], indent=2))
+                            tokenizer, ppo, args.out, seeds=seeds,
+                            log=lambda beta, seed, r: show(r, f"beta {beta:g} seed {seed} "))
+        print(f"\nfinal values (mean of the last {FINAL_WINDOW} iterations), mean (min–max) over seeds {seeds}:")
+        for beta, s in results["summary"].items():
+            print(f"  beta {beta:>5}: learned reward {describe(s['final_reward'], False, 2)}, gold "
+                  f"{describe(s['final_gold_reward'], False, 2)}, KL {describe(s['final_kl_k1'], False, 2)}")
+        print(f"results: {Path(args.out) / 'results.json'}\nfigure:  {Path(args.out) / 'beta_sweep.png'}")
         return 0
     state, _ = train_ppo(sft_params, config, rm_params, rm_config, prompts, tokenizer, ppo,
                          run_dir=args.out, log=show)

@@ -14,9 +14,9 @@ With β = 0 nothing holds the policy near the SFT model: the KL grows, the entro
 learned reward keeps rising after the gold one has stopped or fallen — reward over-optimisation
 (Gao et al. 2023). A β > 0 trades some learned reward for staying close to $\pi_{ref}$.
 
-Outputs in ``out_dir``: one run folder per β (``beta_<β>/metrics.jsonl``), ``results.json``
-(per β the final learned reward, gold reward, KL and entropy, averaged over the last iterations)
-and the figure ``beta_sweep.png`` (each quantity against iteration; rewards and entropy against KL).
+Outputs in ``out_dir``: one run folder per β and seed (``beta_<β>/seed_<s>/metrics.jsonl``),
+``results.json`` (per β the final learned reward, gold reward, KL and entropy, each averaged over
+the last iterations, as mean and min–max over the seeds) and the figure ``beta_sweep.png``.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from matplotlib.figure import Figure
 from minift.config import ModelConfig
 from minift.files import write_json
 from minift.rlhf.ppo import PPOConfig, PromptSet, train_ppo
+from minift.seeds import spread
 
 QUANTITIES = (("reward", "learned reward $R_\\phi$"), ("gold_reward", "gold reward (judge)"),
               ("kl_k1", "KL to $\\pi_{ref}$ (k1, nats / sequence)"), ("entropy", "entropy (nats / token)"),
@@ -70,31 +71,47 @@ def run_sweep(
     ppo: PPOConfig,
     out_dir: str | Path,
     *,
-    log: Callable[[float, dict], None] | None = None,
+    seeds: Sequence[int] | None = None,
+    log: Callable[[float, int, dict], None] | None = None,
 ) -> dict:
-    """PPO once per β (same seed, data and models); writes results.json and the figures.
+    """PPO once per β and seed (same SFT model, reward model and prompts); writes results.json and
+    the figure, and returns the results.
 
-    ``log(beta, record)`` receives each iteration's record of each run.
+    A seed sets PPO's prompt draws and samples (default: ``ppo.seed`` alone). ``results["summary"]``
+    holds, per β, each quantity's final and start value as ``minift.seeds.spread`` over the seeds
+    (mean, min, max, values); ``results["history"][β][seed]`` every iteration's record.
+    ``log(beta, seed, record)`` receives each iteration's record of each run.
     """
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    histories: dict[str, list[dict]] = {}
+    seeds = list(seeds) if seeds is not None else [ppo.seed]
+    histories: dict[str, dict[str, list[dict]]] = {}
     for beta in betas:
         name = f"{beta:g}"
-        _, histories[name] = train_ppo(
-            sft_params, config, rm_params, rm_config, prompts, tokenizer, replace(ppo, beta=float(beta)),
-            run_dir=out_dir / f"beta_{name}", log=None if log is None else lambda r, b=beta: log(b, r),
-        )
+        histories[name] = {}
+        for seed in seeds:
+            _, histories[name][str(seed)] = train_ppo(
+                sft_params, config, rm_params, rm_config, prompts, tokenizer, replace(ppo, beta=float(beta), seed=seed),
+                run_dir=out_dir / f"beta_{name}" / f"seed_{seed}",
+                log=None if log is None else lambda r, b=beta, s=seed: log(b, s, r),
+            )
     results = {
-        "settings": {k: v for k, v in asdict(ppo).items() if k != "beta"},
+        "settings": {k: v for k, v in asdict(ppo).items() if k not in ("beta", "seed")},
+        "seeds": seeds,
         "model": config.to_dict(),
-        "summary": {name: summarise(h) for name, h in histories.items()},
-        "history": {name: [{k: v for k, v in r.items() if k != "sample"} for r in h] for name, h in histories.items()},
-        "final_samples": {name: h[-1]["sample"] for name, h in histories.items()},
+        "summary": {name: summarise_seeds(list(runs.values())) for name, runs in histories.items()},
+        "history": {name: {seed: [{k: v for k, v in r.items() if k != "sample"} for r in h] for seed, h in runs.items()}
+                    for name, runs in histories.items()},
+        "final_samples": {name: {seed: h[-1]["sample"] for seed, h in runs.items()} for name, runs in histories.items()},
     }
     write_json(out_dir / "results.json", results, indent=1)
     plot_sweep(results, out_dir / "beta_sweep.png")
     return results
+
+
+def summarise_seeds(histories: Sequence[Sequence[dict]]) -> dict[str, dict]:
+    """Each ``summarise`` value as mean and spread over the seeds' runs (``minift.seeds.spread``)."""
+    per_seed = [summarise(h) for h in histories]
+    return {key: spread([s[key] for s in per_seed]) for key in per_seed[0]}
 
 
 def smooth(values: Sequence[float], window: int = FINAL_WINDOW) -> np.ndarray:
@@ -105,29 +122,41 @@ def smooth(values: Sequence[float], window: int = FINAL_WINDOW) -> np.ndarray:
 
 def plot_sweep(results: dict, path: str | Path) -> Path:
     """One PNG, two rows: each quantity against iteration (top); rewards and entropy against KL,
-    and the over-optimisation gap (learned - gold) against iteration (bottom). Thin lines are the
-    per-iteration values, thick ones their moving average."""
+    and the over-optimisation gap (learned - gold) against iteration (bottom). Lines are the mean
+    over seeds of each run's moving average; bands span the seeds' min to max."""
     histories = results["history"]
     colours = {name: f"C{i}" for i, name in enumerate(histories)}
+
+    def curves(name: str, key) -> np.ndarray:  # (seeds, iterations), moving averages
+        return np.stack([smooth([key(r) for r in h]) for h in histories[name].values()])
+
     fig = Figure(figsize=(4.2 * len(QUANTITIES), 7))
     axes = fig.subplots(2, len(QUANTITIES))
+    n_seeds = len(results.get("seeds", [0]))
     for ax, (key, label) in zip(axes[0], QUANTITIES):
-        for name, h in histories.items():
-            x, y = [r["iteration"] for r in h], [r[key] for r in h]
-            ax.plot(x, y, color=colours[name], lw=0.6, alpha=0.4)
-            ax.plot(x, smooth(y), color=colours[name], lw=2, label=f"β = {name}")
+        for name in histories:
+            c = curves(name, lambda r, k=key: r[k])
+            x = np.arange(1, c.shape[1] + 1)
+            ax.plot(x, c.mean(axis=0), color=colours[name], lw=2, label=f"β = {name}")
+            ax.fill_between(x, c.min(axis=0), c.max(axis=0), color=colours[name], alpha=0.2, lw=0)
         ax.set(xlabel="PPO iteration", title=label)
     for ax, (key, label) in zip(axes[1], [q for q in QUANTITIES if q[0] != "kl_k1"]):
-        for name, h in histories.items():
-            ax.plot(smooth([r["kl_k1"] for r in h]), smooth([r[key] for r in h]), "o-", ms=2.5, lw=1.2,
-                    color=colours[name], label=f"β = {name}")
+        for name in histories:
+            kl, y = curves(name, lambda r: r["kl_k1"]), curves(name, lambda r, k=key: r[k])
+            for i in range(kl.shape[0]):  # one line per seed: the relation, not an average of it
+                ax.plot(kl[i], y[i], "o-", ms=2, lw=0.8, alpha=0.7, color=colours[name],
+                        label=f"β = {name}" if i == 0 else None)
         ax.set(xlabel="KL to $\\pi_{ref}$ (k1, nats / answer)", title=f"{label} vs KL")
     ax = axes[1, -1]
-    for name, h in histories.items():
-        gap = smooth([r["reward"] - r["gold_reward"] for r in h])
-        ax.plot([r["iteration"] for r in h], gap, color=colours[name], lw=2, label=f"β = {name}")
+    for name in histories:
+        gap = curves(name, lambda r: r["reward"] - r["gold_reward"])
+        x = np.arange(1, gap.shape[1] + 1)
+        ax.plot(x, gap.mean(axis=0), color=colours[name], lw=2, label=f"β = {name}")
+        ax.fill_between(x, gap.min(axis=0), gap.max(axis=0), color=colours[name], alpha=0.2, lw=0)
     ax.set(xlabel="PPO iteration", title="learned − gold (over-optimisation)")
     axes[0, 0].legend()
+    fig.suptitle(f"β sweep: mean over {n_seeds} seed(s) of 5-iteration moving averages; bands: min–max over seeds",
+                 fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     return Path(path)
