@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import shlex
 import sys
 
 from minift.commands import COMMANDS
@@ -34,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     command = next((a for a in argv if not a.startswith("-")), None)
     parser = build_parser(command if command in COMMANDS else None)
     args = parser.parse_args(argv)
+    args.command_line = "minift " + shlex.join(argv)  # recorded by commands that write results
     if args.command is None:
         parser.print_help()
         return 0

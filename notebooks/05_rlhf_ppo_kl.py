@@ -156,7 +156,7 @@ tokens = jnp.asarray([r + [tok.pad_id] * (width - len(r)) for r in rows], jnp.in
 mask = jnp.asarray([[1.0] * len(r) + [0.0] * (width - len(r)) for r in rows])
 learned = np.asarray(score_fn(rm_params, tokens, mask, config=cfg))
 for a, r in zip(answers, learned):
-    print(f"{a!r:32} learned {r:+.2f}   gold {judge(instruction, x, a):+.2f}")
+    print(f"{a!r:32} learned {r:+.2f}   gold {judge(instruction, x, a, task='first_word'):+.2f}")
 
 # %% [markdown]
 # ## 2. One PPO iteration, unrolled by hand

@@ -7,7 +7,6 @@ before class) and prints each accuracy as mean (min–max) over the seeds.
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -45,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
                     report=lambda line: print(line, file=sys.stderr))
     if args.seeds > 1:
         seeds = list(range(args.seed, args.seed + args.seeds))
-        result = run_demo_over_seeds(out, seeds, command="minift demo " + shlex.join(sys.argv[2:]), **settings)
+        result = run_demo_over_seeds(out, seeds, command=args.command_line, **settings)
         print_over_seeds(result, out)
         return 0
     summary = run_demo(out, seed=args.seed, **settings)
@@ -76,8 +75,8 @@ def print_over_seeds(result: dict, out: Path) -> None:
             entry = agg["models"][name][split]
             subsets = "; ".join(f"{k} {describe(v)}" for k, v in entry.get("subsets", {}).items())
             print(f"  {name:<13} {describe(entry['overall'])}" + (f"   [{subsets}]" if subsets else ""))
-    print("\npaired differences (seed by seed), in points:")
+    print("\npaired differences (seed by seed), in points of exact match:")
     for name in COMPARISONS:
         for split in SPLITS:
-            print(f"  {name:<22} {split:<20} {describe(agg['comparisons'][name][split])}")
+            print(f"  {name:<22} {split:<20} {describe(agg['comparisons'][name][split]).replace('%', ' pts', 1)}")
     print(f"\nresults: {out / 'results.json'}\nfigure:  {out / 'accuracy.png'}")
