@@ -327,31 +327,29 @@ display(Image(filename=str(WORK / "sweep" / "beta_sweep.png")))
 
 # %% [markdown]
 # **What a real run shows.** `docs/beta_sweep.json` and `docs/beta_sweep.png` hold the sweep
-# made from the default `make demo` run's masked SFT model (0.99M parameters; pretrained 400 steps,
-# SFT 1,600), a reward model at 0.815 held-out pairwise accuracy, PPO for 60 iterations of 32
-# rollouts (`minift ppo --sweep 0,0.05,0.5 --iterations 60`, about 10 minutes on 2 CPU cores).
-# Final values are the mean of the last 5 iterations; every run starts at learned reward 1.73,
-# gold reward 0.91:
+# made from the masked SFT model of the demo's seed 0 (0.99M parameters; pretrained 600 steps,
+# SFT 1,600), a reward model at 0.79 held-out pairwise accuracy, PPO for 50 iterations of 32
+# rollouts, three PPO seeds per β (`minift ppo --sweep 0,0.05,0.5 --seeds 3 --iterations 50`, about
+# 12 minutes on 2 CPU cores). Final values are the mean of the last 5 iterations, then mean
+# (min–max) over the 3 seeds; every run starts at learned reward 1.25, gold reward 0.97:
 #
-# | β | learned reward | gold reward | KL (nats / answer) | entropy (nats / token) | distinct answers |
-# |---|---|---|---|---|---|
-# | 0    | 1.98 | 0.61 | 8.2  | 0.58 | 0.91 |
-# | 0.05 | 1.81 | 0.75 | 1.5  | 0.40 | 0.92 |
-# | 0.5  | 1.96 | 0.85 | 0.56 | 0.29 | 0.93 |
+# | β | learned reward | gold reward | KL (nats / answer) | entropy (nats / token) |
+# |---|---|---|---|---|
+# | 0    | 1.28 (1.08–1.45) | 0.40 (0.33–0.44) | 16.2 (11.4–24.7) | 1.02 (0.72–1.42) |
+# | 0.05 | 1.42 (1.39–1.45) | 0.73 (0.66–0.77) | 2.65 (1.72–4.12) | 0.35 (0.31–0.39) |
+# | 0.5  | 1.41 (1.34–1.46) | 0.87 (0.85–0.90) | 0.84 (0.31–1.35) | 0.24 (0.21–0.28) |
 #
-# * **Reward over-optimisation is real.** The learned reward edges up while the gold reward falls
-#   (0.91 → 0.61 at β = 0): PPO finds what the reward model *mistakes* for good answers — late in
-#   the β = 0 run some answers are long word salads, the length cue the preference data plants
-#   (Gao et al. 2023 measure the same curve on real reward models).
-# * **The KL term is the leash.** At β = 0 the KL jumps past 10 nats per answer around iteration
-#   30; at β = 0.5 it stays under 1 and the gold reward at 0.85. Against KL (bottom row of the
-#   figure) the three runs lie on one curve: the KL, not β itself, is what predicts how much of the
-#   true quality is lost.
-# * **What the toy does not show cleanly.** The rise in learned reward is small and noisy with 32
-#   rollouts per iteration (β = 0.5 ends above β = 0.05), and the next-token entropy *rises*
-#   (0.18 → 0.3–0.6) rather than collapses: the drifting policies write strings the SFT model never
-#   would, and on such unfamiliar prefixes the small policy is unsure. The collapse shows instead in
-#   *what* is said and in the gold reward.
+# * **The KL term is the leash.** The gold-reward ranges do not overlap across the three β: the
+#   further the policy drifts, the more of the true quality it loses, and against the KL (bottom row
+#   of the figure) all nine runs lie on one curve. At β = 0 the KL passes 10 nats per answer between
+#   iterations 26 and 44 (by seed); β = 0.5 keeps it under 1 in most, not all, iterations.
+# * **Reward over-optimisation.** The learned reward hardly rises at this scale, yet the gap
+#   learned − gold widens: PPO finds answers the reward model scores like good ones and the judge
+#   does not (mixed-up words and casing such as `dog NEW HELLO to big`). Gao et al. (2023) measure
+#   the same curve on real reward models.
+# * **What the toy does not show.** The next-token entropy *rises* with the KL rather than
+#   collapsing, and the answers stay distinct: the drifting small policy writes strings the SFT
+#   model never would, and is unsure on them. The damage shows in *what* is said.
 
 # %%
 recorded = Path("..") / "docs" / "beta_sweep.json"
