@@ -331,6 +331,22 @@ def latest_checkpoint(run_dir: str | os.PathLike) -> Path | None:
     return checkpoints[-1] if checkpoints else None
 
 
+def checkpoint_file(path: str | os.PathLike, how_to_make: str) -> Path:
+    """The file to load for ``path``: the path itself, or a run folder's newest checkpoint.
+
+    Errors name the path and say ``how_to_make`` one (e.g. "train one with `minift sft`").
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such run folder or checkpoint file ({how_to_make})")
+    if path.is_dir():
+        last = latest_checkpoint(path)
+        if last is None:
+            raise FileNotFoundError(f"{path}: no checkpoint under {path / CHECKPOINT_DIR}; {how_to_make}")
+        return last
+    return path
+
+
 def prune_checkpoints(run_dir: str | os.PathLike, keep_last_n: int) -> list[Path]:
     """Delete all but the ``keep_last_n`` newest checkpoints; return the deleted paths."""
     if keep_last_n < 1:

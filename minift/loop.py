@@ -228,14 +228,7 @@ def fit(
 
 def load_model(path: str | Path) -> tuple[Params, ModelConfig]:
     """Parameters and config of a trained model: a run folder (its newest checkpoint) or a file."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such run folder or checkpoint file (train one with `minift pretrain`/`sft`)")
-    if path.is_dir():
-        last = ckpt.latest_checkpoint(path)
-        if last is None:
-            raise FileNotFoundError(f"{path}: no checkpoint under {path / ckpt.CHECKPOINT_DIR}; is this a run folder?")
-        path = last
+    path = ckpt.checkpoint_file(path, "train one with `minift pretrain` or `minift sft`")
     state = ckpt.load_checkpoint(path)
     if state.config_dict is None:
         raise ValueError(f"{path}: the checkpoint stores no model config, so it cannot be loaded as a model")

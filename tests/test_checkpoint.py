@@ -17,6 +17,7 @@ import safetensors.numpy
 from minift import checkpoint
 from minift.checkpoint import (
     Checkpoint,
+    checkpoint_file,
     checkpoint_path,
     latest_checkpoint,
     list_checkpoints,
@@ -297,3 +298,13 @@ def test_run_folder_naming_latest_and_prune(tmp_path, key):
 def test_module_source_has_no_object_serialisation():
     source = Path(checkpoint.__file__).read_text()
     assert "pickle" not in source.lower()
+
+
+def test_checkpoint_file_resolves_a_run_folder_and_names_what_is_missing(tmp_path, key):
+    with pytest.raises(FileNotFoundError, match=r"nothing: no such run folder or checkpoint file \(train one\)"):
+        checkpoint_file(tmp_path / "nothing", "train one")
+    (tmp_path / "run").mkdir()
+    with pytest.raises(FileNotFoundError, match=r"no checkpoint under .*checkpoints; train one"):
+        checkpoint_file(tmp_path / "run", "train one")
+    saved = save_checkpoint(checkpoint_path(tmp_path / "run", 3), params={"w": jnp.ones(2)}, step=3)
+    assert checkpoint_file(tmp_path / "run", "train one") == saved == checkpoint_file(saved, "train one")

@@ -232,12 +232,7 @@ def save_reward_model(path: str | Path, rm_params: RewardParams, config: ModelCo
 
 def load_reward_model(path: str | Path) -> tuple[RewardParams, ModelConfig, dict]:
     """(params, backbone config, metadata) of a reward model: a run folder or a .safetensors file."""
-    path = Path(path)
-    if path.is_dir():
-        last = ckpt.latest_checkpoint(path)
-        if last is None:
-            raise FileNotFoundError(f"{path}: no checkpoint under {path / ckpt.CHECKPOINT_DIR}; train one with `minift rm`.")
-        path = last
+    path = ckpt.checkpoint_file(path, "train one with `minift rm`")
     state = ckpt.load_checkpoint(path)
     if state.metadata.get("kind") != REWARD_MODEL_KIND:
         raise ValueError(
