@@ -4,7 +4,7 @@ alone parses arguments and prints, small modules, and the README's module table 
 The layers (each imports only its own and lower ones), from ``../shared/DESIGN.md``:
 
     face     cli, __main__, commands.*, bench
-    studies  evaluate, seeds, demo, rlhf.sweep
+    studies  evaluate, calibration, seeds, demo, rlhf.sweep
     loops    train, loop, generate, checkpoint, runs, rlhf.reward_model, rlhf.ppo
     math     config, model, loss, optim, rlhf (the package), rlhf.objectives, rlhf.ppo_objective
     data     files, tokenizer, data, chat, formats, preferences, course.*
@@ -30,7 +30,7 @@ LAYER_OF = {
     "minift.rlhf": "math", "minift.rlhf.objectives": "math", "minift.rlhf.ppo_objective": "math",
     "minift.train": "loops", "minift.loop": "loops", "minift.generate": "loops", "minift.checkpoint": "loops",
     "minift.runs": "loops", "minift.rlhf.reward_model": "loops", "minift.rlhf.ppo": "loops",
-    "minift.evaluate": "studies", "minift.demo": "studies", "minift.seeds": "studies", "minift.rlhf.sweep": "studies",
+    "minift.evaluate": "studies", "minift.calibration": "studies", "minift.demo": "studies", "minift.seeds": "studies", "minift.rlhf.sweep": "studies",
     "minift.cli": "face", "minift.__main__": "face", "minift.bench": "face",
 }
 PREFIX_LAYER = {"minift.course": "data", "minift.commands": "face"}
