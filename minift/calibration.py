@@ -12,15 +12,23 @@ often the answers are right:
   calibrated model is right 80% of the time when it is 80% sure:
   $\mathrm{ECE}=\sum_b \frac{n_b}{n}\,\lvert\mathrm{acc}_b-\mathrm{conf}_b\rvert$ (Guo et al. 2017).
 
-The §5 studies (in- vs out-of-distribution questions, the reliability diagram) build on these.
+``score_answers`` / ``summarise_confidence`` / ``plot_reliability`` run the first §5 study: the same
+model on answerable questions and on questions whose answer the data never contains
+(``data/samples/ood.jsonl``), where the only right answer is to decline.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+from matplotlib.figure import Figure
+
+from minift.data import Example
+from minift.evaluate import answer_scored, exact_match
 
 
 class Confidence(NamedTuple):
@@ -90,3 +98,62 @@ def expected_calibration_error(confidence: Sequence[float], correct: Sequence[bo
     bins = reliability_bins(confidence, correct, n_bins)
     n = sum(b.count for b in bins)
     return float(sum(b.count / n * abs(b.accuracy - b.confidence) for b in bins)) if n else 0.0
+
+
+# --------------------------------------------------------------------------------------------
+# The §5 study: confident where it knows nothing?
+# --------------------------------------------------------------------------------------------
+
+ABSTENTIONS = ("i don't know", "i do not know", "tôi không biết")  # what counts as declining to answer
+
+
+def is_abstention(answer: str) -> bool:
+    """Whether an answer declines ("I don't know", "Tôi không biết"), case and punctuation aside."""
+    text = " ".join(answer.casefold().replace("’", "'").split()).strip(" .!")
+    return text in ABSTENTIONS
+
+
+def score_answers(params, config, tokenizer, examples: Sequence[Example], *, answerable: bool,
+                  template: str, max_new_tokens: int = 16) -> list[dict]:
+    """Each greedy answer with its confidence (``answer_confidence``) and whether it is right.
+
+    For an answerable question, right = exact match; for one whose answer the data never contains
+    (``ood.jsonl``), the only right answer is to decline (``is_abstention``).
+    """
+    rows = []
+    for ex, (text, logprobs) in zip(examples, answer_scored(params, config, tokenizer, examples, template=template,
+                                                             max_new_tokens=max_new_tokens)):
+        conf = answer_confidence(logprobs)
+        abstained = is_abstention(text)
+        rows.append({"instruction": ex.instruction, "input": ex.input, "answer": text, "abstained": abstained,
+                     "correct": exact_match(text, ex.response) if answerable else abstained,
+                     "p_answer": math.exp(conf.sequence_log_prob), **conf._asdict()})
+    return rows
+
+
+def summarise_confidence(rows: Sequence[dict], n_bins: int = 10) -> dict:
+    """Accuracy, abstention rate, mean confidence P(Y | I), ECE and the reliability bins of scored answers."""
+    conf, hit = [r["p_answer"] for r in rows], [r["correct"] for r in rows]
+    return {"n": len(rows), "accuracy": float(np.mean(hit)) if rows else 0.0,
+            "abstention": float(np.mean([r["abstained"] for r in rows])) if rows else 0.0,
+            "mean_confidence": float(np.mean(conf)) if rows else 0.0,
+            "mean_token_prob": float(np.mean([r["mean_token_prob"] for r in rows])) if rows else 0.0,
+            "ece": expected_calibration_error(conf, hit, n_bins),
+            "bins": [b._asdict() for b in reliability_bins(conf, hit, n_bins)]}
+
+
+def plot_reliability(summaries: dict[str, dict], path: str | Path) -> Path:
+    """Reliability diagram: accuracy against confidence per bin, one line per group; the diagonal is calibrated."""
+    fig = Figure(figsize=(5, 4))
+    ax = fig.subplots()
+    ax.plot([0, 1], [0, 1], "k--", lw=1, label="calibrated")
+    for i, (name, s) in enumerate(summaries.items()):
+        used = [b for b in s["bins"] if b["count"]]
+        ax.plot([b["confidence"] for b in used], [b["accuracy"] for b in used], "o-", color=f"C{i}",
+                label=f"{name}: ECE {s['ece']:.2f}, n = {s['n']}")
+    ax.set(xlabel="confidence P(answer | prompt)", ylabel="fraction right", xlim=(0, 1), ylim=(0, 1.02),
+           title="§5: sure, and right?")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    return Path(path)

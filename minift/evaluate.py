@@ -21,7 +21,7 @@ import numpy as np
 from minift.config import ModelConfig
 from minift.course.phrasings import MAX_JACCARD, jaccard
 from minift.data import Example, format_prompt
-from minift.generate import GREEDY, Sampling, generate
+from minift.generate import GREEDY, Sampling, generate_scored
 
 
 def normalize_answer(text: str) -> str:
@@ -44,7 +44,7 @@ def prompt_ids(example: Example, tokenizer, template: str = "alpaca") -> list[in
     return [tokenizer.bos_id] + tokenizer.encode(format_prompt(example, template))
 
 
-def answer(
+def answer_scored(
     params,
     config: ModelConfig,
     tokenizer,
@@ -55,20 +55,26 @@ def answer(
     batch_size: int = 64,
     sampling: Sampling = GREEDY,
     key=None,
-) -> list[str]:
-    """The model's decoded answers to ``examples``, in batches of a fixed size (one compilation)."""
-    answers: list[str] = []
+) -> list[tuple[str, list[float]]]:
+    """The model's decoded answers to ``examples`` with their tokens' log-probabilities (EOS
+    included), in batches of a fixed size (one compilation)."""
+    answers: list[tuple[str, list[float]]] = []
     for start in range(0, len(examples), batch_size):
         chunk = list(examples[start : start + batch_size])
         prompts = [prompt_ids(ex, tokenizer, template) for ex in chunk]
         # Pad the last chunk with copies so every call has the same batch shape.
         prompts += [prompts[0]] * (batch_size - len(prompts))
-        out = generate(
+        out = generate_scored(
             params, config, prompts, max_new_tokens=max_new_tokens,
             eos_id=tokenizer.eos_id, pad_id=tokenizer.pad_id, sampling=sampling, key=key,
         )
-        answers += [tokenizer.decode(ids) for ids in out[: len(chunk)]]
+        answers += [(tokenizer.decode(ids), logprobs) for ids, logprobs in out[: len(chunk)]]
     return answers
+
+
+def answer(params, config: ModelConfig, tokenizer, examples: Sequence[Example], **settings) -> list[str]:
+    """The model's decoded answers to ``examples`` (``settings`` as ``answer_scored``)."""
+    return [text for text, _ in answer_scored(params, config, tokenizer, examples, **settings)]
 
 
 def accuracy_table(examples: Sequence[Example], predictions: Sequence[str],

@@ -205,7 +205,7 @@ def generate_uncached(
     return Generation(jnp.stack(out_tok, 1), jnp.stack(out_logp, 1), jnp.stack(out_mask, 1))
 
 
-def generate(
+def generate_scored(
     params,
     config: ModelConfig,
     prompts: Sequence[Sequence[int]],
@@ -215,8 +215,9 @@ def generate(
     pad_id: int,
     key: jax.Array | None = None,
     sampling: Sampling = GREEDY,
-) -> list[list[int]]:
-    """Generate from token-id prompts; returns each row's new tokens, up to and without EOS."""
+) -> list[tuple[list[int], list[float]]]:
+    """Generate from token-id prompts; for each row (new tokens up to and without EOS, the
+    log-probability of every generated token *with* its EOS, under the unfiltered model)."""
     if key is None:
         if sampling.temperature > 0:
             raise ValueError("sampling with temperature > 0 needs a PRNG key (key=jax.random.PRNGKey(seed))")
@@ -231,11 +232,18 @@ def generate(
         params, tokens, mask, key, config=config, max_new_tokens=max_new_tokens,
         sampling=sampling, eos_id=eos_id, pad_id=pad_id,
     )
-    toks, valid = np.asarray(out.tokens), np.asarray(out.mask)
     result = []
-    for row, m in zip(toks, valid):
-        row = [int(t) for t, v in zip(row, m) if v]
-        if row and row[-1] == eos_id:
-            row = row[:-1]
-        result.append(row)
+    for row, logp, m in zip(np.asarray(out.tokens), np.asarray(out.logprobs), np.asarray(out.mask)):
+        ids = [int(t) for t, v in zip(row, m) if v]
+        scores = [float(x) for x, v in zip(logp, m) if v]
+        result.append((ids[:-1] if ids and ids[-1] == eos_id else ids, scores))
     return result
+
+
+def generate(params, config: ModelConfig, prompts: Sequence[Sequence[int]], **settings) -> list[list[int]]:
+    """Generate from token-id prompts; returns each row's new tokens, up to and without EOS.
+
+    ``settings``: ``max_new_tokens``, ``eos_id``, ``pad_id`` (required), ``key``, ``sampling``, as
+    ``generate_scored``, which also returns the tokens' log-probabilities.
+    """
+    return [ids for ids, _ in generate_scored(params, config, prompts, **settings)]

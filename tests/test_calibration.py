@@ -5,10 +5,22 @@ from __future__ import annotations
 
 import math
 
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from minift.calibration import answer_confidence, expected_calibration_error, reliability_bins
+from minift import loss, model
+from minift.calibration import (
+    answer_confidence,
+    expected_calibration_error,
+    is_abstention,
+    reliability_bins,
+    summarise_confidence,
+)
+from minift.config import get_config
+from minift.data import Example
+from minift.evaluate import prompt_ids
+from minift.generate import generate_scored
 
 
 def test_answer_confidence_by_hand():
@@ -42,3 +54,35 @@ def test_reliability_bins_and_bad_input():
         reliability_bins([0.5], [True, False])
     with pytest.raises(ValueError, match="not log-probabilities"):
         reliability_bins([-0.7], [True])
+
+
+def test_is_abstention():
+    assert is_abstention("I don't know.") and is_abstention("  tôi không BIẾT ") and is_abstention("I do not know")
+    assert not is_abstention("I know") and not is_abstention("Paris")
+
+
+def test_generated_log_probs_are_the_models_own_by_teacher_forcing(course_tokenizer, key):
+    """The confidence comes from the sampler's log-probs; they equal loss.token_log_probs of the same
+    tokens under model.forward (float32 rounding, ~1e-6), so P(answer) is log P(Y | I) of §3.1."""
+    cfg = get_config("tiny", vocab_size=course_tokenizer.vocab_size)
+    params = model.init_params(cfg, key)
+    prompt = prompt_ids(Example("Give the first word.", "red cat", "red"), course_tokenizer, "inline")
+    (ids, logprobs), = generate_scored(params, cfg, [prompt], max_new_tokens=6, eos_id=course_tokenizer.eos_id,
+                                       pad_id=course_tokenizer.pad_id)
+    generated = ids + ([course_tokenizer.eos_id] if len(logprobs) > len(ids) else [])
+    seq = jnp.asarray([prompt + generated])
+    logits = model.forward(params, seq[:, :-1], cfg)  # (1, T-1, V)
+    forced = loss.token_log_probs(logits, seq[:, 1:])[0, len(prompt) - 1:]  # the generated tokens'
+    np.testing.assert_allclose(np.asarray(forced), logprobs, atol=1e-5)
+    assert answer_confidence(logprobs).sequence_log_prob == pytest.approx(float(jnp.sum(forced)), abs=1e-4)
+
+
+def test_summarise_confidence_by_hand():
+    rows = [{"p_answer": 0.9, "correct": True, "abstained": False, "mean_token_prob": 0.95},
+            {"p_answer": 0.9, "correct": False, "abstained": False, "mean_token_prob": 0.9},
+            {"p_answer": 0.2, "correct": True, "abstained": True, "mean_token_prob": 0.5}]
+    s = summarise_confidence(rows, n_bins=10)
+    assert s["n"] == 3 and s["accuracy"] == pytest.approx(2 / 3) and s["abstention"] == pytest.approx(1 / 3)
+    assert s["mean_confidence"] == pytest.approx(2.0 / 3)
+    # bins: 0.9 x2 (acc 0.5, conf 0.9), 0.2 x1 (acc 1, conf 0.2): ECE = 2/3 * 0.4 + 1/3 * 0.8
+    assert s["ece"] == pytest.approx(2 / 3 * 0.4 + 1 / 3 * 0.8)

@@ -57,3 +57,15 @@ def test_demo_over_seeds_reports_mean_and_spread(tmp_path, capsys):
     assert set(result["aggregate"]["comparisons"]) == {"masked_minus_unmasked", "masked_minus_base"}
     assert (out / "accuracy.png").is_file() and (out / "seed_7" / "sft_masked" / "run.json").is_file()
     assert "mean (min–max)" in capsys.readouterr().out
+
+
+def test_limits_reports_confidence_on_answerable_and_unanswerable_questions(tmp_path, capsys):
+    base = tmp_path / "base"
+    assert main(["pretrain", "--preset", "tiny", "--seq-len", "32", "--out", str(base), "--steps", "2",
+                 "--warmup", "0", "--batch-size", "4", "--no-progress"]) == 0
+    assert main(["limits", str(base), "--out", str(tmp_path / "limits"), "--limit", "5"]) == 0
+    result = json.loads((tmp_path / "limits" / "results.json").read_text(encoding="utf-8"))[str(base)]
+    ood = result["summary"]["never in the data (ood)"]
+    assert ood["n"] == 34 and 0.0 <= ood["mean_confidence"] <= 1.0 and 0.0 <= ood["ece"] <= 1.0
+    assert result["summary"]["answerable (independent_wording)"]["n"] == 5
+    assert (tmp_path / "limits" / "reliability_1.png").is_file() and "ECE" in capsys.readouterr().out
