@@ -12,7 +12,7 @@ often the answers are right:
   calibrated model is right 80% of the time when it is 80% sure:
   $\mathrm{ECE}=\sum_b \frac{n_b}{n}\,\lvert\mathrm{acc}_b-\mathrm{conf}_b\rvert$ (Guo et al. 2017).
 
-``score_answers`` / ``summarise_confidence`` / ``plot_reliability`` run the first §5 study: the same
+``score_answers`` / ``summarise_confidence`` / ``pool_bins`` / ``plot_reliability`` run the first §5 study: the same
 model on answerable questions and on questions whose answer the data never contains
 (``data/samples/ood.jsonl``), where the only right answer is to decline.
 """
@@ -132,14 +132,35 @@ def score_answers(params, config, tokenizer, examples: Sequence[Example], *, ans
 
 
 def summarise_confidence(rows: Sequence[dict], n_bins: int = 10) -> dict:
-    """Accuracy, abstention rate, mean confidence P(Y | I), ECE and the reliability bins of scored answers."""
+    """Accuracy, abstention rate, mean confidence P(Y | I) (and mean of the mean and of the least sure
+    token probability), ECE and the reliability bins of scored answers."""
     conf, hit = [r["p_answer"] for r in rows], [r["correct"] for r in rows]
     return {"n": len(rows), "accuracy": float(np.mean(hit)) if rows else 0.0,
             "abstention": float(np.mean([r["abstained"] for r in rows])) if rows else 0.0,
             "mean_confidence": float(np.mean(conf)) if rows else 0.0,
             "mean_token_prob": float(np.mean([r["mean_token_prob"] for r in rows])) if rows else 0.0,
+            "mean_min_token_prob": float(np.mean([r["min_token_prob"] for r in rows])) if rows else 0.0,
             "ece": expected_calibration_error(conf, hit, n_bins),
             "bins": [b._asdict() for b in reliability_bins(conf, hit, n_bins)]}
+
+
+def pool_bins(runs: Sequence[Sequence[dict]]) -> dict:
+    """Reliability bins of several runs (e.g. seeds) pooled as if their answers were one set.
+
+    ``runs``: per run, its ``summarise_confidence(...)["bins"]``. Returns ``{"bins", "n", "ece"}``:
+    counts added, each bin's accuracy and confidence count-weighted, and the ECE of the pool.
+    """
+    if not runs or len({len(r) for r in runs}) != 1:
+        raise ValueError("pool_bins: give at least one run, every run with the same bins")
+    bins = []
+    for same in zip(*runs):
+        count = sum(b["count"] for b in same)
+        mean = (lambda key: sum(b[key] * b["count"] for b in same) / count if count else 0.0)  # noqa: E731
+        bins.append({"low": same[0]["low"], "high": same[0]["high"], "count": count,
+                     "accuracy": mean("accuracy"), "confidence": mean("confidence")})
+    n = sum(b["count"] for b in bins)
+    ece = sum(b["count"] / n * abs(b["accuracy"] - b["confidence"]) for b in bins) if n else 0.0
+    return {"bins": bins, "n": n, "ece": float(ece)}
 
 
 def plot_reliability(summaries: dict[str, dict], path: str | Path) -> Path:

@@ -20,6 +20,7 @@ from pathlib import Path
 import jax
 import numpy as np
 from matplotlib.figure import Figure
+from scipy import stats
 
 
 def machine() -> dict:
@@ -36,6 +37,41 @@ def spread(values: Sequence[float]) -> dict:
         raise ValueError("spread of no values: run at least one seed")
     return {"mean": float(v.mean()), "min": float(v.min()), "max": float(v.max()), "n": int(v.size),
             "values": [float(x) for x in v]}
+
+
+def interval95(values: Sequence[float]) -> dict:
+    r"""The 95% confidence interval of the mean over seeds, Student's t (seeds are few):
+
+    $$\bar x \pm t_{0.975,\,n-1}\,\frac{s}{\sqrt n},\qquad s^2=\frac{1}{n-1}\sum_i (x_i-\bar x)^2$$
+
+    ``{"mean", "low", "high", "half_width", "n"}``; with one value ``low``, ``high`` and
+    ``half_width`` are None (the interval is unbounded: one seed says nothing about the spread; None
+    keeps ``results.json`` strict JSON). An effect is *supported* when its interval excludes 0.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    if v.size == 0:
+        raise ValueError("interval95 of no values: run at least one seed")
+    mean = float(v.mean())
+    if v.size == 1:
+        return {"mean": mean, "low": None, "high": None, "half_width": None, "n": 1}
+    half = float(stats.t.ppf(0.975, v.size - 1) * v.std(ddof=1) / np.sqrt(v.size))
+    return {"mean": mean, "low": mean - half, "high": mean + half, "half_width": half, "n": int(v.size)}
+
+
+def curve(points: dict[float, Sequence[float]]) -> list[dict]:
+    """A learning curve over seeds: for each x (sorted), the ``spread`` and ``interval95`` of its values.
+
+    ``points`` maps x (e.g. the number of training examples) to one value per seed.
+    """
+    return [{"x": x, **spread(points[x]), "interval95": interval95(points[x])} for x in sorted(points)]
+
+
+def flattening_point(points: Sequence[dict], tolerance: float = 0.02) -> float:
+    """Where a curve flattens: the smallest x whose mean is within ``tolerance`` of the best mean."""
+    if not points:
+        raise ValueError("flattening_point of an empty curve")
+    best = max(p["mean"] for p in points)
+    return min(p["x"] for p in points if p["mean"] >= best - tolerance)
 
 
 def aggregate(summaries: Sequence[dict], models: Sequence[str], splits: Sequence[str],

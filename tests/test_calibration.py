@@ -14,6 +14,7 @@ from minift.calibration import (
     answer_confidence,
     expected_calibration_error,
     is_abstention,
+    pool_bins,
     reliability_bins,
     summarise_confidence,
 )
@@ -78,11 +79,30 @@ def test_generated_log_probs_are_the_models_own_by_teacher_forcing(course_tokeni
 
 
 def test_summarise_confidence_by_hand():
-    rows = [{"p_answer": 0.9, "correct": True, "abstained": False, "mean_token_prob": 0.95},
-            {"p_answer": 0.9, "correct": False, "abstained": False, "mean_token_prob": 0.9},
-            {"p_answer": 0.2, "correct": True, "abstained": True, "mean_token_prob": 0.5}]
+    rows = [{"p_answer": 0.9, "correct": True, "abstained": False, "mean_token_prob": 0.95, "min_token_prob": 0.9},
+            {"p_answer": 0.9, "correct": False, "abstained": False, "mean_token_prob": 0.9, "min_token_prob": 0.8},
+            {"p_answer": 0.2, "correct": True, "abstained": True, "mean_token_prob": 0.5, "min_token_prob": 0.3}]
     s = summarise_confidence(rows, n_bins=10)
     assert s["n"] == 3 and s["accuracy"] == pytest.approx(2 / 3) and s["abstention"] == pytest.approx(1 / 3)
-    assert s["mean_confidence"] == pytest.approx(2.0 / 3)
+    assert s["mean_confidence"] == pytest.approx(2.0 / 3) and s["mean_min_token_prob"] == pytest.approx(2.0 / 3)
     # bins: 0.9 x2 (acc 0.5, conf 0.9), 0.2 x1 (acc 1, conf 0.2): ECE = 2/3 * 0.4 + 1/3 * 0.8
     assert s["ece"] == pytest.approx(2 / 3 * 0.4 + 1 / 3 * 0.8)
+
+
+def test_pool_bins_equals_binning_the_pooled_answers():
+    # Two "seeds" binned apart and pooled must equal one binning of all their answers together.
+    conf_a, hit_a = [0.05, 0.15, 0.95, 0.92], [False, True, True, False]
+    conf_b, hit_b = [0.12, 0.97, 0.55], [False, True, True]
+    per_run = [summarise_confidence([{"p_answer": c, "correct": h, "abstained": False, "mean_token_prob": c,
+                                      "min_token_prob": c}
+                                     for c, h in zip(conf, hit)])["bins"]
+               for conf, hit in ((conf_a, hit_a), (conf_b, hit_b))]
+    pooled = pool_bins(per_run)
+    together = reliability_bins(conf_a + conf_b, hit_a + hit_b)
+    assert pooled["n"] == 7
+    for got, want in zip(pooled["bins"], together):
+        assert got["count"] == want.count
+        assert got["accuracy"] == pytest.approx(want.accuracy) and got["confidence"] == pytest.approx(want.confidence)
+    assert pooled["ece"] == pytest.approx(expected_calibration_error(conf_a + conf_b, hit_a + hit_b))
+    with pytest.raises(ValueError, match="at least one run"):
+        pool_bins([])

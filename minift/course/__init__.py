@@ -23,6 +23,7 @@ The modules, bottom to top (each imports only those above it in this list):
 * ``corpus`` — the base model's raw text;
 * ``build``  — the instruction, preference and OOD records;
 * ``readme`` — ``data/samples/README.md``;
+* ``studies`` — the data of the §5/§1/§2 studies (``minift.limits``), built in memory, never bundled;
 * ``bundled`` — where the files live, ``generate`` (writes them), readers of the bundled data,
   and the course tokenizer (``default_tokenizer``).
 
