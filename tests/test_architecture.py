@@ -4,7 +4,7 @@ alone parses arguments and prints, small modules, and the README's module table 
 The layers (each imports only its own and lower ones), from ``../shared/DESIGN.md``:
 
     face     cli, __main__, commands.*, bench
-    studies  evaluate, calibration, seeds, demo, rlhf.sweep
+    studies  evaluate, calibration, seeds, demo, rlhf.sweep, limits.*
     loops    train, loop, generate, checkpoint, runs, rlhf.reward_model, rlhf.ppo
     math     config, model, loss, optim, rlhf (the package), rlhf.objectives, rlhf.ppo_objective
     data     files, tokenizer, data, chat, formats, preferences, course.*
@@ -33,7 +33,7 @@ LAYER_OF = {
     "minift.evaluate": "studies", "minift.calibration": "studies", "minift.demo": "studies", "minift.seeds": "studies", "minift.rlhf.sweep": "studies",
     "minift.cli": "face", "minift.__main__": "face", "minift.bench": "face",
 }
-PREFIX_LAYER = {"minift.course": "data", "minift.commands": "face"}
+PREFIX_LAYER = {"minift.course": "data", "minift.commands": "face", "minift.limits": "studies"}
 # Data tables may be long; everything else is read in one sitting.
 MAX_LINES, TABLE_MODULES = 450, {"minift.course.world"}
 

@@ -59,13 +59,34 @@ def test_demo_over_seeds_reports_mean_and_spread(tmp_path, capsys):
     assert "mean (min–max)" in capsys.readouterr().out
 
 
-def test_limits_reports_confidence_on_answerable_and_unanswerable_questions(tmp_path, capsys):
-    base = tmp_path / "base"
-    assert main(["pretrain", "--preset", "tiny", "--seq-len", "32", "--out", str(base), "--steps", "2",
-                 "--warmup", "0", "--batch-size", "4", "--no-progress"]) == 0
-    assert main(["limits", str(base), "--out", str(tmp_path / "limits"), "--limit", "5"]) == 0
-    result = json.loads((tmp_path / "limits" / "results.json").read_text(encoding="utf-8"))[str(base)]
-    ood = result["summary"]["never in the data (ood)"]
+def test_limits_runs_the_studies_over_seeds_and_writes_results_and_figures(tmp_path, capsys):
+    # Tiny, short, one seed: this checks the wiring (models trained when none are given, the studies
+    # run, aggregated, drawn and printed); the metrics and the aggregation over several seeds are
+    # tested in test_limits.py, every study in notebook 06.
+    out = tmp_path / "limits"
+    assert main(["limits", "--out", str(out), "--seeds", "0", "--studies", "hallucination", "single_task",
+                 "--preset", "tiny", "--pretrain-steps", "4", "--sft-steps", "4", "--single-task-steps", "2",
+                 "--limit", "11", "--no-progress"]) == 0
+    result = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert result["seeds"] == [0] and result["studies"] == ["hallucination", "single_task"]
+    first = result["per_seed"][0]
+    assert first["tuned"] == str(out / "seed_0" / "sft") and first["base"] == str(out / "seed_0" / "base")
+    ood = first["hallucination"]["before"]["unanswerable"]
     assert ood["n"] == 34 and 0.0 <= ood["mean_confidence"] <= 1.0 and 0.0 <= ood["ece"] <= 1.0
-    assert result["summary"]["answerable (independent_wording)"]["n"] == 5
-    assert (tmp_path / "limits" / "reliability_1.png").is_file() and "ECE" in capsys.readouterr().out
+    assert first["hallucination"]["after"]["answerable"]["n"] == 11
+    assert (out / "seed_0" / "hallucination" / "sft_abstain" / "run.json").is_file()
+    stat = result["aggregate"]["hallucination"]["unanswerable.abstention"]["after_minus_before"]
+    assert stat["n"] == 1 and stat["interval95"]["half_width"] is None  # one seed: no interval
+    assert set(result["aggregate"]["single_task"]["models"]) == {"single_task", "instruction_tuned"}
+    assert (out / "hallucination.png").is_file() and (out / "single_task.png").is_file()
+    assert set(result["seconds"]["0"]) == {"models", "hallucination", "single_task"}
+    printed = capsys.readouterr().out
+    assert "§5 hallucination" in printed and "§2 traditional fine-tuning" in printed and "seconds per part" in printed
+    # Re-running one study into the same folder keeps the other's results (and reuses the runs).
+    assert main(["limits", "--out", str(out), "--seeds", "0", "--studies", "single_task", "--preset", "tiny",
+                 "--pretrain-steps", "4", "--sft-steps", "4", "--single-task-steps", "2", "--limit", "11",
+                 "--no-progress"]) == 0
+    again = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert again["studies"] == ["hallucination", "single_task"] and len(again["commands"]) == 2
+    assert again["per_seed"][0]["hallucination"] == first["hallucination"]
+    assert again["per_seed"][0]["single_task"]["models"] == first["single_task"]["models"]  # same runs, same answers

@@ -1,0 +1,118 @@
+"""The studies' figures, one PNG each, from the aggregate of ``limits.run`` (points are seed means,
+bars their 95% interval over seeds; a study that did not run draws nothing)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from matplotlib.figure import Figure
+
+from minift.calibration import plot_reliability
+from minift.limits.hallucination import METRICS
+
+
+def _errorbar(ax, xs, stats, **kw):
+    means = [100 * s["mean"] for s in stats]
+    # an interval over one seed is unbounded: draw the min-max range (a point) instead
+    lows = [100 * (s["mean"] - (s["interval95"]["low"] if s["n"] > 1 else s["min"])) for s in stats]
+    highs = [100 * ((s["interval95"]["high"] if s["n"] > 1 else s["max"]) - s["mean"]) for s in stats]
+    ax.errorbar(xs, means, yerr=[lows, highs], capsize=4, marker="o", **kw)
+
+
+def hallucination(agg: dict, path: Path) -> Path:
+    fig = Figure(figsize=(9, 3.8))
+    ax = fig.subplots()
+    names = [METRICS[tuple(k.split("."))] for k in agg if not k.endswith("ece")]
+    fig.set_size_inches(1.3 * len(names) + 2, 3.8)
+    for i, when in enumerate(("before", "after")):
+        stats = [v[when] for k, v in agg.items() if not k.endswith("ece")]
+        _errorbar(ax, [j + 0.15 * (i - 0.5) for j in range(len(stats))], stats, ls="none",
+                  label=f"{when} adding 'I don't know' examples", color=f"C{i}")
+    ax.set_xticks(range(len(names)), [n.replace(": ", ":\n") for n in names], fontsize=7)
+    ax.set(ylabel="%", ylim=(-2, 102), title="§5 hallucination: declining the unanswerable, and what it costs")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    return path
+
+
+def bias(agg: dict, path: Path) -> Path:
+    fig = Figure(figsize=(5.5, 3.8))
+    ax = fig.subplots()
+    steps = [r["step"] for r in agg["by_step"]]
+    for i, mode in enumerate(("greedy", "sampled")):
+        _errorbar(ax, steps, [r[mode] for r in agg["by_step"]], label=f"model, {mode}", color=f"C{i}")
+    ax.axhline(100 * agg["data_rate"], color="k", ls="--", lw=1, label="training labels (annotator skew)")
+    ax.axhline(50, color="gray", ls=":", lw=1, label="no skew")
+    ax.set(xlabel="training step", ylabel="'positive' on ambiguous reviews (%)", ylim=(0, 102),
+           title="§5 bias: amplified, copied or dampened?")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    return path
+
+
+def data_cost(agg: dict, path: Path) -> Path:
+    fig = Figure(figsize=(10, 3.8))
+    left, right = fig.subplots(1, 2)
+    _errorbar(left, [p["x"] for p in agg["quantity"]], agg["quantity"], color="C0")
+    left.set(xscale="log", xlabel="SFT examples", ylabel="exact match on new wordings (%)", ylim=(0, 100),
+             title=f"quantity ({agg['steps']} steps each)")
+    _errorbar(right, [p["x"] for p in agg["diversity"]], agg["diversity"], color="C1")
+    right.set(xscale="log", xlabel="wordings per task and language", ylim=(0, 100),
+              title=f"diversity ({agg['budget']} examples, {agg['steps']} steps)")
+    fig.suptitle("§5 the cost of gold data", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    return path
+
+
+def zero_shot(agg: dict, path: Path) -> Path:
+    counts = [int(k) for k in agg["by_count"]]
+    tasks = list(next(iter(agg["by_count"].values()))["accuracy"])
+    fig = Figure(figsize=(11, 3.8))
+    left, right = fig.subplots(1, 2)
+    for i, task in enumerate(tasks):
+        _errorbar(left, counts, [agg["by_count"][k]["accuracy"][task] for k in agg["by_count"]], label=task,
+                  color=f"C{i}")
+        best = max(b[task] for b in agg["baselines"].values())
+        left.axhline(100 * best, color=f"C{i}", ls=":", lw=1)
+        known = [(c, agg["by_count"][k]["as_neighbour_when_trained"][task]) for c, k in zip(counts, agg["by_count"])
+                 if agg["by_count"][k]["as_neighbour_when_trained"][task]]
+        if known:
+            _errorbar(right, [c for c, _ in known], [s for _, s in known], label=task, color=f"C{i}")
+    left.set(xlabel="trained task families", ylabel="held-out task exact match (%)", ylim=(-2, 102),
+             title="§1 zero-shot (dotted: best trivial baseline)")
+    right.set(xlabel="trained task families", ylabel="answered as the neighbour task (%)", ylim=(-2, 102),
+              title="what it did instead (seeds whose families include the neighbour)")
+    left.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    return path
+
+
+def single_task(agg: dict, path: Path) -> Path:
+    models = agg["models"]
+    tasks = list(next(iter(models.values()))["accuracy"])
+    fig = Figure(figsize=(10, 3.8))
+    ax = fig.subplots()
+    for i, (name, m) in enumerate(models.items()):
+        _errorbar(ax, [j + 0.2 * (i - 0.5) for j in range(len(tasks))], [m["accuracy"][t] for t in tasks],
+                  ls="none", color=f"C{i}", label=f"{name}: exact match")
+        _errorbar(ax, [j + 0.2 * (i - 0.5) for j in range(len(tasks))],
+                  [m["answers_as_single_task"][t] for t in tasks], ls="none", color=f"C{i}", mfc="white",
+                  label=f"{name}: answered as {agg['task']}")
+    ax.set_xticks(range(len(tasks)), tasks, rotation=30, fontsize=7)
+    ax.set(ylabel="%", ylim=(-2, 102), title=f"§2 one model per task ({agg['task']}) vs one for many")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    return path
+
+
+def draw(aggregate: dict, out: Path) -> list[Path]:
+    """Every figure whose study is in ``aggregate``, as ``out/<study>.png`` (the hallucination study
+    draws two: its before/after numbers and the reliability diagram of all seeds' answers pooled)."""
+    drawers = {"hallucination": hallucination, "bias": bias, "data_cost": data_cost, "zero_shot": zero_shot,
+               "single_task": single_task, "hallucination_reliability": plot_reliability}
+    return [drawers[name](agg, out / f"{name}.png") for name, agg in aggregate.items()]
