@@ -58,8 +58,8 @@ if SMALL:
                               single_task_steps=4, study_steps=4, sizes=(32, 64), wording_counts=(1,), budget=32,
                               family_counts=(1, 2), limit=22)
 else:  # the class setting: one seed, about half the README run's steps
-    settings = LimitsSettings(pretrain_steps=300, sft_steps=800, bias_steps=300, single_task_steps=200,
-                              study_steps=300, sizes=(128, 1024, 0), wording_counts=(1,), budget=1024,
+    settings = LimitsSettings(pretrain_steps=200, sft_steps=800, bias_steps=300, single_task_steps=200,
+                              study_steps=250, sizes=(128, 1024, 0), wording_counts=(1,), budget=1024,
                               family_counts=(1, 11))
 SEEDS = [0]
 tok = default_tokenizer()
@@ -128,12 +128,12 @@ for row in hallucination["per_seed"][0]["hallucination"]["after"]["unanswerable_
 # **Reading.** Before the mitigation the tuned model never declines — no training example ever
 # did — and it is *less* sure on the unanswerable questions (mean $P(Y\mid I)$ about 0.37 in the README's
 # run) than on the answerable ones (about 0.86), yet it always answers: "What is the capital of Peru?" →
-# a capital it knows. On answerable questions it is well calibrated (ECE ≈ 0.05); on the others its ECE
+# a capital it knows. On answerable questions it is well calibrated (ECE ≈ 0.04); on the others its ECE
 # equals its confidence, since every answer is wrong. A third of the probability on a made-up answer is
 # what the softmax gives when the data said nothing: the *form* is right, the content invented. With
 # 336 "I don't know" examples (3% of the data) about *other* subjects, the model declines most of the
 # test questions (85% in the run above) at almost no cost on answerable ones — including those whose
-# input only pretraining taught. Two cautions: it is now *confident* when declining (mean P ≈ 0.9), and
+# input only pretraining taught. Two cautions: it is now *confident* when declining (mean P ≈ 0.86), and
 # the test questions look like the training ones (capitals, lexicon words): declining is learned as a
 # pattern of the input ("a country I was never told about"), not as knowledge of what the model
 # knows. Where the pattern differs (the capital of the Moon, the colour of a flamingo), look at the answers.
@@ -154,7 +154,7 @@ bias = study("bias")
 
 # %% [markdown]
 # **Reading.** Greedy decoding turns a 70% habit of the annotators into "positive" on
-# most ambiguous reviews (well above 70% at every length in the README's run: amplification, because
+# most ambiguous reviews (82–92% on average at every length in the README's run: amplification, because
 # the argmax of a 70/30 belief is always the 70), while sampling at temperature 1 reproduces roughly
 # the data's rate (copying, not amplifying). The same model, two decoding rules, two different
 # biases: amplification is a property of *how we use* the learned distribution as much as of the data.
@@ -175,13 +175,14 @@ bias = study("bias")
 data_cost = study("data_cost")
 
 # %% [markdown]
-# **Reading.** Exact match on new wordings climbs steeply with the first thousand examples
-# and then flattens: at this budget, going from ~4,000 to ~10,000 examples buys a few points, the first
-# 1,000 buy forty. At a fixed 1,024 examples, asking each task in one wording per language instead of
-# all of them costs more than a quarter of the accuracy on new wordings (the README gives the spread):
-# the FLAN/T0 lesson, that *diversity of instructions* is what generalises to a new wording, measured
-# on a 1M-parameter model. Gold data is expensive; spending it on more ways to ask is cheap in people's
-# time and buys generalisation.
+# **Reading.** In the README's run (600 steps per run, three seeds) exact match on new wordings climbs
+# steeply over the first thousand examples (6.6% → 42%) and keeps rising, ever more slowly, to 57% at
+# all 9,840. At a fixed 1,024 examples, asking each task in one wording per language instead of many
+# costs 13 points on new wordings: the FLAN/T0 lesson, that *diversity of instructions* is what
+# generalises to a new wording. Gold data is expensive; spending it on more ways to ask buys
+# generalisation. At this notebook's 250 steps a run sees only 4,000 examples, so "all 9,840" is seen
+# less than once each and can score *below* 1,024 seen four times: how much an example is worth
+# depends on the compute spent on it — compare runs only at one budget.
 
 # %% [markdown]
 # ## 4. Zero-shot trên tác vụ chưa thấy (zero-shot on unseen tasks, §1)
@@ -203,8 +204,8 @@ zero_shot = study("zero_shot")
 # beats its trivial baseline: the zero-shot promise of §1 does not hold at this scale, as FLAN (Wei et
 # al. 2022) found for models below about 8B parameters, where instruction tuning even *hurt* unseen
 # tasks. The right panel shows what the model does instead: when the neighbour task is trained, the
-# held-out one is answered *as the neighbour* — "What is the smallest number?" gets the largest (95%
-# with all eleven families), "the first word in capital letters" gets the first word in small letters,
+# held-out one is answered *as the neighbour* — "What is the smallest number?" gets the largest (98%
+# with all eleven families in the README's run), "the first word in capital letters" gets the first word in small letters,
 # "the second word" gets the first when first-word is one of three trained families. The model maps a
 # new instruction onto the nearest one it knows; composing two skills ("first word" + "capitals") or
 # re-parameterising one ("smallest" from "largest") needs more than a million parameters and eleven
