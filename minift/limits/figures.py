@@ -19,6 +19,12 @@ def _errorbar(ax, xs, stats, **kw):
     ax.errorbar(xs, means, yerr=[lows, highs], capsize=4, marker="o", **kw)
 
 
+def _save(fig: Figure, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    return path
+
+
 def hallucination(agg: dict, path: Path) -> Path:
     fig = Figure(figsize=(9, 3.8))
     ax = fig.subplots()
@@ -31,9 +37,7 @@ def hallucination(agg: dict, path: Path) -> Path:
     ax.set_xticks(range(len(names)), [n.replace(": ", ":\n") for n in names], fontsize=7)
     ax.set(ylabel="%", ylim=(-2, 102), title="§5 hallucination: declining the unanswerable, and what it costs")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    return path
+    return _save(fig, path)
 
 
 def bias(agg: dict, path: Path) -> Path:
@@ -47,9 +51,7 @@ def bias(agg: dict, path: Path) -> Path:
     ax.set(xlabel="training step", ylabel="'positive' on ambiguous reviews (%)", ylim=(0, 102),
            title="§5 bias: amplified, copied or dampened?")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    return path
+    return _save(fig, path)
 
 
 def data_cost(agg: dict, path: Path) -> Path:
@@ -62,9 +64,7 @@ def data_cost(agg: dict, path: Path) -> Path:
     right.set(xscale="log", xlabel="wordings per task and language", ylim=(0, 100),
               title=f"diversity ({agg['budget']} examples, {agg['steps']} steps)")
     fig.suptitle("§5 the cost of gold data", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    return path
+    return _save(fig, path)
 
 
 def zero_shot(agg: dict, path: Path) -> Path:
@@ -86,9 +86,7 @@ def zero_shot(agg: dict, path: Path) -> Path:
     right.set(xlabel="trained task families", ylabel="answered as the neighbour task (%)", ylim=(-2, 102),
               title="what it did instead (seeds whose families include the neighbour)")
     left.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    return path
+    return _save(fig, path)
 
 
 def single_task(agg: dict, path: Path) -> Path:
@@ -105,9 +103,7 @@ def single_task(agg: dict, path: Path) -> Path:
     ax.set_xticks(range(len(tasks)), tasks, rotation=30, fontsize=7)
     ax.set(ylabel="%", ylim=(-2, 102), title=f"§2 one model per task ({agg['task']}) vs one for many")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    return path
+    return _save(fig, path)
 
 
 def draw(aggregate: dict, out: Path) -> list[Path]:
