@@ -3,8 +3,9 @@
 §5 hallucination (calibration, and "I don't know" as a mitigation), §5 bias amplification, §5 the
 cost of gold data (quantity and diversity curves), §1 zero-shot on held-out task families, and §2
 one model per task against one for many. Writes ``results.json`` and one figure per study to
-``--out``; prints the aggregate and the time each part took. The defaults are the README's run
-(about 12 minutes per seed on a 2-core CPU when ``--base`` and ``--tuned`` name the demo's runs).
+``--out``; prints the aggregate and the time each part took. The defaults are the README's run:
+14–15 minutes per seed on a 2-core CPU when ``--base`` and ``--tuned`` name the demo's runs, about
+7 more per seed to train them here.
 """
 
 from __future__ import annotations
