@@ -139,12 +139,14 @@ def run_limits(out: Path, seeds: Sequence[int], *, studies: Sequence[str] = STUD
     """Every study in ``studies`` for every seed; ``base``/``tuned`` are run-folder patterns with
     ``{seed}`` (e.g. ``runs/demo/seed_{seed}/base``) or None to train them under ``out``.
 
-    Studies in an earlier ``out/results.json`` that are not run now are kept, when that file holds
-    them for every seed asked for; the summary covers both.
+    Studies in an earlier ``out/results.json`` that are not run now are kept (at the settings they
+    were run with), when that file holds them for every seed asked for; the summary covers both.
     """
     unknown = sorted(set(studies) - set(STUDIES))
     if unknown:
         raise ValueError(f"unknown studies {unknown}; choose from {', '.join(STUDIES)}")
+    if not seeds:
+        raise ValueError("run_limits: give at least one seed")
     todo = [name for name in STUDIES if name in studies]
     tok = default_tokenizer()
     out.mkdir(parents=True, exist_ok=True)
