@@ -117,6 +117,12 @@ PRESETS: dict[str, ModelConfig] = {
     "course": ModelConfig(
         vocab_size=2000, d_model=128, n_layers=4, n_heads=4, n_kv_heads=2, d_ff=352, max_seq_len=256
     ),
+    # The benchmark's middle size (issue 12's "SMALL"): 15.7M params, where a CPU's matmuls, not
+    # its per-op overheads, should dominate a train step; not trained by the course.
+    "small": ModelConfig(
+        vocab_size=8192, d_model=384, n_layers=6, n_heads=6, n_kv_heads=2, d_ff=1024, max_seq_len=512,
+        tie_embeddings=False,
+    ),
     # The real shapes of TinyLlama-1.1B (HF config.json), so its checkpoint maps onto our tree:
     # 32 query heads sharing 4 key/value heads, untied LM head, Llama-2 tokenizer (V=32000).
     "tinyllama-1.1b": ModelConfig(
