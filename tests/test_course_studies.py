@@ -80,6 +80,8 @@ def test_reworded_keeps_answers_and_languages_and_narrows_the_wordings():
     per = Counter((ex.task, S.language_of_wording(ex.task, ex.instruction)) for ex in set(narrow))
     assert len({(ex.task, ex.instruction) for ex in narrow}) == len({k for k in per})  # one wording each
     assert len({ex.instruction for ex in S.reworded(sample, 4, seed=0)}) <= 4 * 2 * len(TASKS)
+    with pytest.raises(ValueError, match="per_language must be"):
+        S.reworded(sample, 0)
 
 
 def test_composed_tasks_and_their_baselines_by_hand():

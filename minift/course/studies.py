@@ -161,6 +161,8 @@ def reworded(examples: Sequence[Example], per_language: int, seed: int = 0) -> l
     The answer depends on the input alone (and its language, which the wording keeps), so the
     examples stay correct; only how many ways the task is asked changes.
     """
+    if per_language < 1:
+        raise ValueError(f"reworded: per_language must be >= 1 wording, got {per_language}")
     rng = random.Random(f"{SEED}-reword-{seed}")
     kept = {(task, lang): rng.sample(WORDINGS[task][lang], min(per_language, len(WORDINGS[task][lang])))
             for task in sorted({ex.task for ex in examples}) for lang in ("en", "vi")}
