@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import defaultdict
 from collections.abc import Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,6 +39,14 @@ def evaluation_questions(split: str, limit: int = 0) -> list[D.Example]:
     """The questions of a course split; with ``limit``, that many spread evenly over its tasks."""
     questions = course_examples(split)
     return stratified_sample(questions, limit) if limit else questions
+
+
+def share_by_task(examples: Sequence[D.Example], flags: Sequence[bool]) -> dict[str, float]:
+    """Per task of ``examples``: the share of its ``flags`` (one per example) that are true."""
+    hits: dict[str, list[bool]] = defaultdict(list)
+    for ex, flag in zip(examples, flags, strict=True):
+        hits[ex.task].append(bool(flag))
+    return {task: sum(h) / len(h) for task, h in sorted(hits.items())}
 
 
 class Clock:

@@ -9,12 +9,11 @@ task's answers* (for sentiment: a label), i.e. how often it answered its own tas
 
 from __future__ import annotations
 
-from collections import defaultdict
 from pathlib import Path
 
 from minift.course.bundled import course_examples
 from minift.evaluate import evaluate
-from minift.limits.common import TEMPLATE, evaluation_questions, tune
+from minift.limits.common import TEMPLATE, evaluation_questions, share_by_task, tune
 from minift.loop import load_model
 from minift.tokenizer import Tokenizer
 
@@ -23,10 +22,7 @@ EVAL_SPLIT = "independent_wording"
 
 def as_task_rate(examples, predictions, task_answers: set[str]) -> dict[str, float]:
     """Per task of ``examples``: the share of predictions that are one of ``task_answers``."""
-    hits: dict[str, list[bool]] = defaultdict(list)
-    for ex, pred in zip(examples, predictions, strict=True):
-        hits[ex.task].append(pred.strip() in task_answers)
-    return {task: sum(h) / len(h) for task, h in sorted(hits.items())}
+    return share_by_task(examples, [pred.strip() in task_answers for pred in predictions])
 
 
 def single_task_study(out: Path, base: Path, tuned: Path, tokenizer: Tokenizer, *, seed: int, steps: int,

@@ -11,7 +11,6 @@ often the model answered *as the neighbour task*: the model's own account of wha
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from minift.course.bundled import course_examples
 from minift.course.studies import baseline_answers, composed_examples, family_subsets, neighbour_answer
 from minift.course.tasks import TASKS
 from minift.evaluate import accuracy_table, evaluate, exact_match
-from minift.limits.common import TEMPLATE, tune
+from minift.limits.common import TEMPLATE, share_by_task, tune
 from minift.loop import load_model
 from minift.tokenizer import Tokenizer
 
@@ -33,10 +32,8 @@ def zero_shot_questions() -> list:
 
 def neighbour_rate(examples, predictions) -> dict[str, float]:
     """Per held-out task: the share of answers equal to what its trained neighbour task would answer."""
-    hits: dict[str, list[bool]] = defaultdict(list)
-    for ex, pred in zip(examples, predictions, strict=True):
-        hits[ex.task].append(exact_match(pred, neighbour_answer(ex.task, ex.input)))
-    return {task: sum(h) / len(h) for task, h in sorted(hits.items())}
+    return share_by_task(examples, [exact_match(pred, neighbour_answer(ex.task, ex.input))
+                                    for ex, pred in zip(examples, predictions, strict=True)])
 
 
 def baselines() -> dict[str, dict]:
