@@ -11,6 +11,11 @@ dense peak for the dtype used) it also prints the model FLOP utilisation (MFU).
 and loss, optimizer; per block: attention, MLP; the layer scan against an unrolled loop), and prints
 each as milliseconds and as a share of the whole step: where the time goes, reproducibly.
 
+``decode`` times sampling ``--new-tokens`` tokens after ``--seq``-token prompts, greedy, at
+``--batch`` rows: the KV-cached sampler (``generate.generate_tokens``, one compiled scan) against the
+reference that re-runs the whole prefix for every token (``generate.generate_uncached``), in new
+tokens per second and their ratio (both after a warm-up call).
+
 ``compile`` runs the train step over one epoch of the course's bucketed SFT batches and prints the
 number of compilations next to the number of distinct batch shapes: they must be equal (a new
 shape compiles once; the same shape never again).
@@ -35,6 +40,7 @@ from minift import loss, model, optim
 from minift.config import PRESETS, get_config
 from minift.course.bundled import course_examples, default_tokenizer
 from minift.data import Batch
+from minift.generate import generate_tokens, generate_uncached
 from minift.model import init_params
 from minift.runs import SFT_BUCKETS
 from minift.train import make_train_step
@@ -132,6 +138,20 @@ def profile_train_step(config, batch_size: int, seq_len: int, repeats: int = 5) 
     return parts
 
 
+def time_decode(config, batch_size: int, prompt_len: int, new_tokens: int, repeats: int = 3) -> dict[str, float]:
+    """New tokens per second of the cached and the uncached sampler (greedy; EOS never stops a row)."""
+    params = init_params(config, jax.random.PRNGKey(0))
+    prompts = jax.random.randint(jax.random.PRNGKey(1), (batch_size, prompt_len), 4, config.vocab_size)
+    mask = jnp.ones((batch_size, prompt_len), jnp.int32)
+    settings = dict(config=config, max_new_tokens=new_tokens, eos_id=-1, pad_id=0)
+    key = jax.random.PRNGKey(0)
+    rates = {}
+    for name, sampler in (("cached", generate_tokens), ("uncached", generate_uncached)):
+        ms = median_ms(lambda sampler=sampler: sampler(params, prompts, mask, key, **settings).tokens, repeats=repeats)
+        rates[name] = batch_size * new_tokens / (ms / 1e3)
+    return rates
+
+
 def count_compilations(config, batch_size: int, examples: int = 0) -> tuple[int, int, int]:
     """(compilations, distinct batch shapes, steps) over one epoch of the course's SFT batches."""
     tok = default_tokenizer()
@@ -175,7 +195,8 @@ def time_train_step(config, batch_size: int, seq_len: int, steps: int, seed: int
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m minift.bench", description=__doc__.splitlines()[0])
-    p.add_argument("mode", nargs="?", default="train", choices=("train", "profile", "compile"))
+    p.add_argument("mode", nargs="?", default="train", choices=("train", "profile", "decode", "compile"))
+    p.add_argument("--new-tokens", type=int, default=64, help="decode: tokens generated per row")
     p.add_argument("--preset", default="course", choices=sorted(PRESETS))
     p.add_argument("--vocab-size", type=int, default=None)
     p.add_argument("--layers", type=int, default=None, help="override n_layers (e.g. a slice of a real model)")
@@ -194,6 +215,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"one epoch of course SFT batches: {steps} steps, {shapes} distinct (B, T) shapes, "
               f"{compiled} compilations ({verdict})")
         return 0 if compiled == shapes else 1
+    if args.mode == "decode":
+        config = get_config(args.preset, **overrides)
+        rates = time_decode(config, args.batch, args.seq, args.new_tokens, args.steps)
+        print(f"{args.preset} ({config.n_params / 1e6:.1f}M params) decode, B={args.batch}, prompt {args.seq}, "
+              f"{args.new_tokens} new tokens: cached {rates['cached']:.0f} tok/s, uncached (reference) "
+              f"{rates['uncached']:.0f} tok/s, cached / uncached {rates['cached'] / rates['uncached']:.1f}x")
+        return 0
     if args.mode == "profile":
         config = get_config(args.preset, **overrides)
         parts = profile_train_step(config, args.batch, args.seq, args.steps)

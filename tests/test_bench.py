@@ -52,3 +52,10 @@ def test_profile_mode_times_every_part_of_the_step(capsys):
     for part in ("train step (one jit", "gradient: blocks, lax.scan", "gradient: blocks, unrolled",
                  "gradient: one block's attention", "optimizer: AdamW"):
         assert part in out
+
+
+def test_decode_mode_compares_the_cached_sampler_with_the_reference(capsys):
+    assert bench.main(["decode", "--preset", "tiny", "--batch", "2", "--seq", "8", "--new-tokens", "4",
+                       "--steps", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "cached" in out and "uncached (reference)" in out and "cached / uncached" in out

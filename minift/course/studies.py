@@ -41,7 +41,8 @@ UNKNOWN_ANIMALS = (("a frog", "con ếch"), ("a snake", "con rắn"), ("an octop
 UNKNOWN_WORDS = (("rocket", "tên lửa đẩy"), ("castle", "lâu đài"), ("glacier", "sông băng"),
                  ("violin", "đàn vi-ô-lông"), ("candle", "cây nến"), ("camel", "lạc đà"),
                  ("kettle", "ấm đun"), ("ladder", "cái thang"),
-                 ("saddle", "yên ngựa"), ("anchor", "mỏ neo"), ("compass", "la bàn"), ("helmet", "mũ bảo hiểm"))
+                 ("saddle", "yên ngựa"), ("anchor", "mỏ neo"), ("compass", "la bàn"),
+                 ("helmet", "mũ bảo hiểm"))
 
 
 def _questions(subject_en: str, subject_vi: str, relation: str) -> list[tuple[str, str]]:
@@ -174,7 +175,8 @@ def reworded(examples: Sequence[Example], per_language: int, seed: int = 0) -> l
 COMPOSED_TASKS = {
     "first_word_upper": (lambda s: s.split()[0].upper(),
                          {"en": ("Give the first word in capital letters.", "Write the first word in upper case."),
-                          "vi": ("Viết từ đầu tiên bằng chữ in hoa.", "Cho biết từ đầu tiên, viết hoa toàn bộ.")}),
+                          "vi": ("Viết từ đầu tiên bằng chữ in hoa.",
+                                 "Cho biết từ đầu tiên, viết hoa toàn bộ.")}),
     "reverse_upper": (lambda s: " ".join(reversed(s.split())).upper(),
                       {"en": ("Reverse the words and write them in capital letters.",
                               "Write the words in reverse order, in upper case."),

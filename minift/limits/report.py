@@ -38,9 +38,11 @@ def format_report(agg: dict) -> str:
     if rel := agg.get("hallucination_reliability"):
         lines.append("  ECE of all seeds' answers pooled: " + "; ".join(f"{k} {v['ece']:.2f}" for k, v in rel.items()))
     if b := agg.get("bias"):
-        lines += ["", f"§5 bias — 'positive' on held-out ambiguous reviews; training labels {100 * b['data_rate']:.0f}% positive"]
+        lines += ["", "§5 bias — 'positive' on held-out ambiguous reviews; training labels "
+                      f"{100 * b['data_rate']:.0f}% positive"]
         for r in b["by_step"]:
-            lines.append(f"  step {r['step']:>5}: greedy {_pct(r['greedy'])} amplification {_pts(r['greedy_amplification'])}")
+            lines.append(f"  step {r['step']:>5}: greedy {_pct(r['greedy'])} "
+                         f"amplification {_pts(r['greedy_amplification'])}")
             lines.append(f"  {'':>10} sampled {_pct(r['sampled'])} amplification {_pts(r['sampled_amplification'])}"
                          f"   clear reviews right {_pct(r['clear_review_accuracy'])}")
     if t := agg.get("single_task"):
@@ -61,7 +63,7 @@ def format_report(agg: dict) -> str:
     if z := agg.get("zero_shot"):
         lines += ["", "§1 zero-shot — held-out task exact match by number of trained families "
                       "(best trivial baseline; answered as the neighbour task)"]
-        for k, row in z["by_count"].items():
+        for k, row in sorted(z["by_count"].items(), key=lambda item: int(item[0])):  # "11" < "3" as JSON keys
             lines.append(f"  {k} families: overall {_pct(row['overall'])}")
             for task, s in row["accuracy"].items():
                 best = max(z["baselines"], key=lambda name: z["baselines"][name][task])

@@ -45,7 +45,8 @@ class LimitsSettings:
     model_overrides: dict = field(default_factory=dict)  # e.g. {"n_layers": 2} for a tiny class run
 
 
-def prepare(folder: Path, seed: int, base: Path | None, tuned: Path | None, s: LimitsSettings, tok) -> tuple[Path, Path]:
+def prepare(folder: Path, seed: int, base: Path | None, tuned: Path | None, s: LimitsSettings,
+            tok) -> tuple[Path, Path]:
     """The seed's base model and instruction-tuned model: the given run folders, or trained here."""
     if base is None:
         base = folder / "base"
@@ -103,8 +104,9 @@ def aggregate(per_seed: Sequence[dict]) -> dict:
         out["single_task"] = {"task": t[0]["task"], "models": {
             name: {"accuracy": {task: _stat([r["models"][name]["accuracy"]["per_task"][task] for r in t])
                                 for task in t[0]["models"][name]["accuracy"]["per_task"]},
-                   "answers_as_single_task": {task: _stat([r["models"][name]["answers_as_single_task"][task] for r in t])
-                                              for task in t[0]["models"][name]["answers_as_single_task"]}}
+                   "answers_as_single_task": {
+                       task: _stat([r["models"][name]["answers_as_single_task"][task] for r in t])
+                       for task in t[0]["models"][name]["answers_as_single_task"]}}
             for name in t[0]["models"]}}
     if d := present("data_cost"):
         # int(): keys read back from results.json are strings, and "64" sorts after "1024"
@@ -115,21 +117,20 @@ def aggregate(per_seed: Sequence[dict]) -> dict:
     if z := present("zero_shot"):
         counts = sorted(z[0]["by_count"], key=int)
         tasks = list(z[0]["by_count"][counts[0]]["accuracy"]["per_task"])
-        base = zero_shot.baselines()
-        out["zero_shot"] = {
-            "baselines": {name: tab["per_task"] for name, tab in base.items()},
-            "by_count": {k: {"accuracy": {task: _stat([r["by_count"][k]["accuracy"]["per_task"][task] for r in z])
-                                          for task in tasks},
-                             "overall": _stat([r["by_count"][k]["accuracy"]["overall"] for r in z]),
-                             "answers_as_neighbour": {task: _stat([r["by_count"][k]["answers_as_neighbour"][task]
-                                                                   for r in z]) for task in tasks},
-                             # over the seeds whose random families include the task's neighbour
-                             "as_neighbour_when_trained": {task: _stat(trained) if trained else None for task in tasks
-                                                           for trained in [[
-                                                               r["by_count"][k]["answers_as_neighbour"][task]
-                                                               for r in z if NEIGHBOUR[task] in r["by_count"][k]["families"]]]},
-                             "families": [r["by_count"][k]["families"] for r in z]}
-                         for k in counts}}
+        def zero_shot_row(k) -> dict:
+            rows = [r["by_count"][k] for r in z]
+            # the neighbour rate again, over the seeds whose random families include the neighbour
+            trained = {task: [row["answers_as_neighbour"][task] for row in rows if NEIGHBOUR[task] in row["families"]]
+                       for task in tasks}
+            return {"accuracy": {task: _stat([row["accuracy"]["per_task"][task] for row in rows]) for task in tasks},
+                    "overall": _stat([row["accuracy"]["overall"] for row in rows]),
+                    "answers_as_neighbour": {task: _stat([row["answers_as_neighbour"][task] for row in rows])
+                                             for task in tasks},
+                    "as_neighbour_when_trained": {task: _stat(v) if v else None for task, v in trained.items()},
+                    "families": [row["families"] for row in rows]}
+
+        out["zero_shot"] = {"baselines": {name: tab["per_task"] for name, tab in zero_shot.baselines().items()},
+                            "by_count": {k: zero_shot_row(k) for k in counts}}
     return out
 
 
