@@ -12,7 +12,13 @@ table lists them; tests/test_architecture.py checks it):
     studies  evaluate, calibration, seeds, demo, rlhf.sweep
     loops    train, loop, generate, checkpoint, runs, rlhf.reward_model, rlhf.ppo
     math     config, model, loss, optim, rlhf.objectives, rlhf.ppo_objective
-    data     files, tokenizer, data, chat, formats, preferences, course.*
+    data     xla_flags, files, tokenizer, data, chat, formats, preferences, course.*
 """
 
+from minift.xla_flags import apply_cpu_flags
+
 __version__ = "0.1.0"
+
+# Before any array exists: the XLA:CPU flag that makes the backward pass 1.2-1.35x faster
+# (minift.xla_flags says which, why, and how to turn it off).
+apply_cpu_flags()

@@ -20,6 +20,13 @@ tokens per second and their ratio (both after a warm-up call).
 number of compilations next to the number of distinct batch shapes: they must be equal (a new
 shape compiles once; the same shape never again).
 
+``--vs torch`` adds the PyTorch baseline to ``train`` and ``decode``, timed in the same run:
+``transformers``' ``LlamaForCausalLM`` with the same shapes, eager and ``torch.compile``d, with
+``torch.optim.AdamW`` and clipping, and its cached ``generate`` (``benchmarks/torch_llama.py``,
+outside the package; ``pip install -e '.[bench]'`` and run from the repository root).
+``--dtype bfloat16`` runs minift's mixed-precision policy, ``--remat`` checkpoints each block, and
+``--peak-tflops auto`` reads the chip's dense bf16 peak from ``PEAK_BF16_TFLOPS`` for the MFU.
+
 FLOPs per token follow the usual count (Kaplan et al. 2020; PaLM appendix B): 6 per parameter
 for forward + backward, plus 12·L·T·D for the attention scores and weighted sums.
 Tests never assert times; this module is where speed is measured.
@@ -28,7 +35,11 @@ Tests never assert times; this module is where speed is measured.
 from __future__ import annotations
 
 import argparse
+import importlib
+import os
+import sys
 import time
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -44,6 +55,31 @@ from minift.generate import generate_tokens, generate_uncached
 from minift.model import init_params
 from minift.runs import SFT_BUCKETS
 from minift.train import make_train_step
+
+# Dense bf16 peak TFLOP/s from the vendors' datasheets (no sparsity), by jax's device_kind prefix.
+PEAK_BF16_TFLOPS = {
+    "NVIDIA H200": 989.0, "NVIDIA H100 80GB HBM3": 989.0, "NVIDIA H100 PCIe": 756.0, "NVIDIA H100": 989.0,
+    "NVIDIA A100": 312.0, "NVIDIA L4": 121.0, "NVIDIA GeForce RTX 4090": 165.0, "NVIDIA A10G": 70.0,
+    "TPU v4": 275.0, "TPU v5 lite": 197.0, "TPU v5e": 197.0, "TPU v5p": 459.0, "TPU v6 lite": 918.0,
+}
+
+
+def peak_tflops(device_kind: str) -> float | None:
+    """The datasheet dense bf16 peak of a device, by the longest matching name prefix (None if unknown)."""
+    names = [name for name in PEAK_BF16_TFLOPS if device_kind.startswith(name)]
+    return PEAK_BF16_TFLOPS[max(names, key=len)] if names else None
+
+
+def torch_baseline():
+    """``benchmarks/torch_llama.py``, imported on demand (PyTorch is never a dependency of minift)."""
+    root = str(Path(__file__).resolve().parents[1])
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    try:
+        return importlib.import_module("benchmarks.torch_llama")
+    except ImportError as err:
+        raise SystemExit(f"--vs torch needs PyTorch and transformers ({err}): pip install -e '.[bench]' in a "
+                         "checkout of the repository, whose benchmarks/ folder holds the baseline") from err
 
 
 def train_flops_per_token(config, seq_len: int) -> float:
@@ -169,18 +205,18 @@ def count_compilations(config, batch_size: int, examples: int = 0) -> tuple[int,
 
 
 def time_train_step(config, batch_size: int, seq_len: int, steps: int, seed: int = 0) -> dict:
-    """Median seconds per step after one compile-and-warm-up step."""
+    """Median seconds per step after compiling (timed alone) and one warm-up step."""
     params = init_params(config, jax.random.PRNGKey(seed))
     optimizer = optim.make_optimizer(1e-3, 1000, 10)
     opt_state = optimizer.init(params)
-    step = make_train_step(config, optimizer, loss="sft")
     rng = np.random.default_rng(seed)
     tokens = jnp.asarray(rng.integers(4, config.vocab_size, (batch_size, seq_len)), jnp.int32)
     batch = Batch(tokens, jnp.roll(tokens, -1, axis=1), jnp.ones((batch_size, seq_len), jnp.float32))
     t0 = time.perf_counter()
-    params, opt_state, metrics = step(params, opt_state, batch)
+    step = make_train_step(config, optimizer, loss="sft").lower(params, opt_state, batch).compile()
+    compile_s = time.perf_counter() - t0  # tracing + XLA compilation: what a student waits for once
+    params, opt_state, metrics = step(params, opt_state, batch)  # warm-up
     jax.block_until_ready(metrics["loss"])
-    compile_s = time.perf_counter() - t0
     times = []
     for _ in range(steps):
         t0 = time.perf_counter()
@@ -204,10 +240,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seq", type=int, default=128)
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--examples", type=int, default=0, help="compile: the first N course examples (0 = all)")
-    p.add_argument("--peak-tflops", type=float, default=None, help="hardware peak, for MFU")
+    p.add_argument("--attention", choices=("both", "reference", "fast"), default="both",
+                   help="train: which attention to time (both: the readable baseline and the fused path)")
+    p.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32",
+                   help="compute dtype (bfloat16: bf16 matmuls on float32 master weights)")
+    p.add_argument("--remat", action="store_true", help="recompute each block's activations in the backward")
+    p.add_argument("--vs", choices=("none", "torch"), default="none", help="add the PyTorch baseline")
+    p.add_argument("--no-torch-compile", action="store_true", help="--vs torch: time eager PyTorch only")
+    p.add_argument("--peak-tflops", default=None,
+                   help="hardware peak TFLOP/s for MFU, or 'auto' for the device's dense bf16 datasheet peak")
     args = p.parse_args(argv)
     overrides = {k: v for k, v in (("vocab_size", args.vocab_size), ("n_layers", args.layers)) if v}
-    print(f"device: {jax.devices()[0].device_kind} ({jax.default_backend()}), jax {jax.__version__}")
+    overrides.update(remat=args.remat, compute_dtype=None if args.dtype == "float32" else args.dtype)
+    device = jax.devices()[0]
+    print(f"device: {device.device_kind} ({jax.default_backend()}), jax {jax.__version__}, "
+          f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}")
+    torch_llama = torch_baseline() if args.vs == "torch" else None
     if args.mode == "compile":
         config = get_config(args.preset, **{"vocab_size": default_tokenizer().vocab_size, **overrides})
         compiled, shapes, steps = count_compilations(config, args.batch, args.examples)
@@ -221,6 +269,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.preset} ({config.n_params / 1e6:.1f}M params) decode, B={args.batch}, prompt {args.seq}, "
               f"{args.new_tokens} new tokens: cached {rates['cached']:.0f} tok/s, uncached (reference) "
               f"{rates['uncached']:.0f} tok/s, cached / uncached {rates['cached'] / rates['uncached']:.1f}x")
+        if torch_llama is not None:
+            hf = torch_llama.decode_tokens_per_s(config, args.batch, args.seq, args.new_tokens, args.steps)
+            print(f"  transformers generate (cached, greedy): {hf:.0f} tok/s; minift cached / transformers "
+                  f"{rates['cached'] / hf:.2f}x")
         return 0
     if args.mode == "profile":
         config = get_config(args.preset, **overrides)
@@ -231,19 +283,31 @@ def main(argv: list[str] | None = None) -> int:
         for name, ms in parts.items():
             print(f"  {name:<36} {ms:9.1f} ms  {100 * ms / whole:5.0f}% of the step")
         return 0
+    peak_tf = peak_tflops(device.device_kind) if args.peak_tflops == "auto" else (
+        float(args.peak_tflops) if args.peak_tflops else None)
     peak = matmul_peak_gflops()
-    print(f"float32 matmul peak measured now (2048^3 jnp.dot): {peak:.1f} GFLOP/s")
+    print(f"float32 matmul peak measured now (2048^3 jnp.dot): {peak:.1f} GFLOP/s"
+          + (f"; datasheet peak used for MFU: {peak_tf:.0f} TFLOP/s" if peak_tf else ""))
     results = {}
-    for attention in ("reference", "fast"):
+    for attention in ("reference", "fast") if args.attention == "both" else (args.attention,):
         config = get_config(args.preset, attention=attention, **overrides)
         r = results[attention] = time_train_step(config, args.batch, args.seq, args.steps)
-        mfu = f", MFU {100 * r['tflops'] / args.peak_tflops:.1f}%" if args.peak_tflops else ""
-        print(f"{args.preset} ({config.n_params / 1e6:.1f}M params), attention={attention:<9} "
+        mfu = f", MFU {100 * r['tflops'] / peak_tf:.1f}%" if peak_tf else ""
+        print(f"{args.preset} ({config.n_params / 1e6:.1f}M params, {args.dtype}), attention={attention:<9} "
               f"B={args.batch} T={args.seq}: {r['step_s'] * 1e3:8.1f} ms/step, {r['tokens_per_s']:10.0f} tok/s, "
               f"{1e3 * r['tflops']:.1f} GFLOP/s = {100e3 * r['tflops'] / peak:.0f}% of the matmul peak{mfu} "
-              f"(first step, with compilation: {r['compile_s']:.1f} s)")
-    ratio = results["reference"]["step_s"] / results["fast"]["step_s"]
-    print(f"speed-up of fast attention over the readable baseline: {ratio:.2f}x")
+              f"(compile {r['compile_s']:.1f} s)")
+    if len(results) == 2:
+        ratio = results["reference"]["step_s"] / results["fast"]["step_s"]
+        print(f"speed-up of fast attention over the readable baseline: {ratio:.2f}x")
+    if torch_llama is not None:
+        best = min(r["step_s"] for r in results.values())
+        for compiled in (False,) if args.no_torch_compile else (False, True):
+            t = torch_llama.time_train_step(config, args.batch, args.seq, args.steps, compile=compiled)
+            name = "torch.compile" if compiled else "PyTorch eager"
+            print(f"  {name:<14} (transformers Llama, float32, AdamW, clipping): {t['step_s'] * 1e3:8.1f} ms/step, "
+                  f"{t['tokens_per_s']:10.0f} tok/s (first step {t['compile_s']:.1f} s); "
+                  f"minift / {name}: {t['step_s'] / best:.2f}x")
     return 0
 
 

@@ -16,6 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 ATTENTION_IMPLEMENTATIONS = ("reference", "fast")
+COMPUTE_DTYPES = (None, "float32", "bfloat16")
+# How the model runs, not what it is: a checkpoint written before one of these existed loads with
+# its default (every other field must be present, so a model never loads with a wrong shape).
+EXECUTION_FIELDS = ("attention", "compute_dtype", "remat")
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,10 @@ class ModelConfig:
     norm_eps: float = 1e-5  # RMSNorm epsilon, as in Llama-2 / TinyLlama
     tie_embeddings: bool = True  # LM head = embed.T: saves V*D params, which dominate small models
     attention: str = "reference"  # "reference": written-out softmax; "fast": jax.nn.dot_product_attention
+    # Mixed precision: None runs in the parameters' own dtype; "bfloat16" runs the matmuls on a
+    # bf16 copy of float32 master weights (RMSNorm, softmax, logits and loss stay float32).
+    compute_dtype: str | None = None
+    remat: bool = False  # recompute each block's activations in the backward pass (jax.checkpoint)
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "d_model", "n_layers", "n_heads", "n_kv_heads", "d_ff", "max_seq_len"):
@@ -62,6 +70,10 @@ class ModelConfig:
             raise ValueError(
                 f"ModelConfig.attention must be one of {ATTENTION_IMPLEMENTATIONS}, got {self.attention!r}"
             )
+        if self.compute_dtype not in COMPUTE_DTYPES:
+            raise ValueError(f"ModelConfig.compute_dtype must be one of {COMPUTE_DTYPES}, got {self.compute_dtype!r}")
+        if not isinstance(self.remat, bool):
+            raise ValueError(f"ModelConfig.remat must be True or False, got {self.remat!r}")
         if not (self.rope_theta > 0 and self.norm_eps > 0):
             raise ValueError(
                 f"ModelConfig: rope_theta ({self.rope_theta}) and norm_eps ({self.norm_eps}) must be > 0"
@@ -87,10 +99,14 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "ModelConfig":
-        """Inverse of `to_dict`; strict, so a checkpoint never loads with a silently wrong shape."""
+        """Inverse of `to_dict`; strict, so a checkpoint never loads with a silently wrong shape.
+
+        Only the EXECUTION_FIELDS (how to run, not what the model is) may be absent: a checkpoint
+        written before they existed gets their defaults.
+        """
         names = [f.name for f in dataclasses.fields(cls)]
         unknown = sorted(set(d) - set(names))
-        missing = [n for n in names if n not in d]
+        missing = [n for n in names if n not in d and n not in EXECUTION_FIELDS]
         if unknown or missing:
             raise ValueError(
                 "ModelConfig.from_dict: "
@@ -121,6 +137,12 @@ PRESETS: dict[str, ModelConfig] = {
     # its per-op overheads, should dominate a train step; not trained by the course.
     "small": ModelConfig(
         vocab_size=8192, d_model=384, n_layers=6, n_heads=6, n_kv_heads=2, d_ff=1024, max_seq_len=512,
+        tie_embeddings=False,
+    ),
+    # The GPU benchmark's model (scripts/gpu_bench.sh): GPT-2-small's width and depth in the Llama
+    # layout, 124.7M params with an untied head and the Llama-2 vocabulary; context 1024.
+    "llama-124m": ModelConfig(
+        vocab_size=32000, d_model=768, n_layers=12, n_heads=12, n_kv_heads=4, d_ff=2048, max_seq_len=1024,
         tie_embeddings=False,
     ),
     # The real shapes of TinyLlama-1.1B (HF config.json), so its checkpoint maps onto our tree:

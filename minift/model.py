@@ -84,6 +84,21 @@ def init_params(config: ModelConfig, key: Array, *, dtype: jnp.dtype = jnp.float
     return params
 
 
+def compute_params(params: Params, config: ModelConfig) -> Params:
+    """The parameters the forward pass computes with: a ``config.compute_dtype`` copy, or ``params``.
+
+    Mixed precision (Micikevicius et al. 2018): the optimizer keeps float32 *master* weights and
+    moments; each step reads a bfloat16 copy, so the matmuls run at bf16 speed, and the gradient
+    flows back through the cast as float32. Where bf16's 8-bit mantissa would hurt, minift stays in
+    float32 whatever the policy: RMSNorm's mean square, the attention softmax, the logits and the
+    loss. With ``compute_dtype=None`` (the default) this returns ``params`` untouched.
+    """
+    if config.compute_dtype is None:
+        return params
+    dtype = jnp.dtype(config.compute_dtype)
+    return jax.tree.map(lambda p: p.astype(dtype) if jnp.issubdtype(p.dtype, jnp.floating) else p, params)
+
+
 def count_params(params: Params) -> int:
     """Number of scalars in a parameter tree (works on `jax.eval_shape` output too)."""
     return sum(math.prod(x.shape) for x in jax.tree_util.tree_leaves(params))
@@ -268,15 +283,19 @@ def _decoder(
 
     The blocks run under `jax.lax.scan` over the stacked L axis: the block is traced and compiled
     once, whatever the depth (a Python loop would unroll L copies into the program: 22 for
-    TinyLlama, with compile time growing accordingly).
+    TinyLlama, with compile time growing accordingly). With ``config.remat`` each block is wrapped
+    in ``jax.checkpoint``: the backward pass recomputes a block's activations from its input
+    instead of keeping them, so a step holds one block's activations, not L, for ~1/3 more compute.
     """
+    params = compute_params(params, config)
     x = jnp.take(params["embed"], tokens, axis=0)  # (B, T, D)
     cos, sin = rope_cos_sin(positions, config.head_dim, config.rope_theta,
                             jnp.promote_types(x.dtype, jnp.float32))  # (B, T, K)
     if cache is None:
+        run_block = jax.checkpoint(block, static_argnums=(5,)) if config.remat else block
 
         def step(x: Array, layer: Params) -> tuple[Array, None]:
-            x, _ = block(layer, x, cos, sin, mask, config)
+            x, _ = run_block(layer, x, cos, sin, mask, config)
             return x, None
 
         x, _ = jax.lax.scan(step, x, params["layers"])
@@ -294,6 +313,7 @@ def _decoder(
 
 def lm_head(params: Params, h: Float[Array, "B T D"], config: ModelConfig) -> Float[Array, "B T V"]:
     """(B, T, D) -> logits (B, T, V), in at least float32 so log-softmax downstream stays accurate."""
+    params = compute_params(params, config)
     out = jnp.promote_types(h.dtype, jnp.float32)
     if config.tie_embeddings:
         return jnp.einsum("btd,vd->btv", h, params["embed"], preferred_element_type=out)

@@ -7,7 +7,7 @@ The layers (each imports only its own and lower ones), from ``../shared/DESIGN.m
     studies  evaluate, calibration, seeds, demo, rlhf.sweep, limits.*
     loops    train, loop, generate, checkpoint, runs, rlhf.reward_model, rlhf.ppo
     math     config, model, loss, optim, rlhf (the package), rlhf.objectives, rlhf.ppo_objective
-    data     files, tokenizer, data, chat, formats, preferences, course.*
+    data     xla_flags, files, tokenizer, data, chat, formats, preferences, course.*
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ README = PACKAGE.parent / "README.md"
 
 LAYERS = ("data", "math", "loops", "studies", "face")
 LAYER_OF = {
-    "minift": "data",  # the package's __init__: a docstring and the version
+    "minift": "data",  # the package's __init__: a docstring, the version and the XLA:CPU flag
+    "minift.xla_flags": "data",
     "minift.files": "data", "minift.tokenizer": "data", "minift.data": "data", "minift.chat": "data",
     "minift.formats": "data", "minift.preferences": "data",
     "minift.config": "math", "minift.model": "math", "minift.loss": "math", "minift.optim": "math",

@@ -59,3 +59,47 @@ def test_decode_mode_compares_the_cached_sampler_with_the_reference(capsys):
                        "--steps", "1"]) == 0
     out = capsys.readouterr().out
     assert "cached" in out and "uncached (reference)" in out and "cached / uncached" in out
+
+
+def test_peak_table_picks_the_longest_matching_device_name():
+    assert bench.peak_tflops("NVIDIA H100 PCIe") == 756.0  # not the SXM figure of the shorter "NVIDIA H100"
+    assert bench.peak_tflops("NVIDIA H100 80GB HBM3") == 989.0
+    assert bench.peak_tflops("NVIDIA H200") == 989.0
+    assert bench.peak_tflops("cpu") is None
+
+
+def test_without_pytorch_vs_torch_says_what_to_install(monkeypatch):
+    def missing(name):
+        raise ImportError(f"No module named {name!r}")
+
+    monkeypatch.setattr(bench.importlib, "import_module", missing)
+    with pytest.raises(SystemExit, match=r"pip install -e '\.\[bench\]'"):
+        bench.main(["train", "--preset", "tiny", "--vs", "torch"])
+
+
+def test_bf16_and_remat_options_reach_the_timed_model(capsys):
+    assert bench.main(["train", "--preset", "tiny", "--batch", "2", "--seq", "16", "--steps", "1",
+                       "--attention", "reference", "--dtype", "bfloat16", "--remat"]) == 0
+    out = capsys.readouterr().out
+    assert "bfloat16), attention=reference" in out and out.count("% of the matmul peak") == 1
+
+
+def test_vs_torch_times_the_pytorch_baseline_in_the_same_run(capsys):
+    pytest.importorskip("torch", reason="the optional [bench] extra (PyTorch) is not installed")
+    pytest.importorskip("transformers", reason="the optional [bench] extra (transformers) is not installed")
+    assert bench.main(["train", "--preset", "tiny", "--batch", "2", "--seq", "16", "--steps", "1",
+                       "--attention", "reference", "--vs", "torch", "--no-torch-compile"]) == 0
+    out = capsys.readouterr().out
+    assert "PyTorch eager" in out and "minift / PyTorch eager:" in out
+    assert bench.main(["decode", "--preset", "tiny", "--batch", "2", "--seq", "8", "--new-tokens", "4",
+                       "--steps", "1", "--vs", "torch"]) == 0
+    assert "minift cached / transformers" in capsys.readouterr().out
+
+
+def test_the_pytorch_baseline_is_the_same_model():
+    # The ratio means something only if both sides run the same network: equal parameter counts.
+    torch_llama = pytest.importorskip("benchmarks.torch_llama", reason="the optional [bench] extra is not installed")
+    for name in ("tiny", "course", "small"):
+        config = get_config(name)
+        net = torch_llama.llama_from_config(config)
+        assert sum(p.numel() for p in net.parameters()) == config.n_params, name

@@ -39,6 +39,8 @@ def test_get_config_overrides_vocab_and_rejects_unknown():
         (dict(n_kv_heads=3), "not a multiple of n_kv_heads"),
         (dict(d_model=12, n_heads=4), "head_dim = d_model // n_heads = 3 is odd"),
         (dict(attention="flash"), "attention must be one of"),
+        (dict(compute_dtype="float16"), "compute_dtype must be one of"),
+        (dict(remat=1), "remat must be True or False"),
         (dict(n_layers=0), "n_layers must be a positive int"),
         (dict(rope_theta=0.0), "must be > 0"),
     ],
@@ -54,6 +56,9 @@ def test_dict_round_trip_through_json_and_strictness():
     d = get_config("tiny").to_dict()
     with pytest.raises(ValueError, match=r"unknown field\(s\) \['extra'\]"):
         ModelConfig.from_dict({**d, "extra": 1})
+    # How to run may be absent (a checkpoint from before the field existed); what the model is may not.
+    old = {k: v for k, v in d.items() if k not in ("attention", "compute_dtype", "remat")}
+    assert ModelConfig.from_dict(old) == get_config("tiny")
     del d["rope_theta"]
     with pytest.raises(ValueError, match=r"missing field\(s\) \['rope_theta'\]"):
         ModelConfig.from_dict(d)

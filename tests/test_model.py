@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import re
 
 import jax
 import jax.numpy as jnp
@@ -463,3 +464,65 @@ def test_scalar_head_is_w_dot_h_plus_b_and_starts_at_zero(key):
     head = {"w": jnp.arange(cfg.d_model, dtype=jnp.float32), "b": jnp.float32(0.5)}
     expected = np.asarray(h) @ np.arange(cfg.d_model) + 0.5  # (B, T)
     np.testing.assert_allclose(np.asarray(model.scalar_head(head, h)), expected, rtol=1e-5)
+
+
+# ---------------------------------------------------------------------------------------------
+# How the model runs: mixed precision and activation checkpointing, each for what it is for
+# ---------------------------------------------------------------------------------------------
+
+
+def _dot_operand_types(config, params, tokens) -> list[str]:
+    """The operand element types of every matmul in the lowered forward pass (StableHLO text)."""
+    text = jax.jit(forward, static_argnames="config").lower(params, tokens, config).as_text()
+    return [re.search(r"x(bf16|f32|f64)>", line).group(1) for line in text.splitlines() if "dot_general" in line]
+
+
+def test_bf16_policy_runs_every_matmul_in_bf16_and_keeps_float32_where_it_must(config, params):
+    c16 = dataclasses.replace(config, compute_dtype="bfloat16")
+    tokens = random_tokens(11, (2, 16), config.vocab_size)
+    assert set(_dot_operand_types(config, params, tokens)) == {"f32"}
+    kinds = _dot_operand_types(c16, params, tokens)
+    assert len(kinds) >= 6 and set(kinds) == {"bf16"}  # q, k, v, o, 3 MLP, 2 attention, head
+    logits16, logits32 = fwd(params, tokens, c16), fwd(params, tokens, config)
+    assert logits16.dtype == jnp.float32  # logits (and so log-softmax and loss) stay float32
+    # bf16 keeps ~3 significant digits; these logits are O(0.1): 2e-2 absolute catches a broken
+    # path (off by O(logits)) without failing on bf16's own rounding.
+    np.testing.assert_allclose(logits16, logits32, atol=2e-2)
+
+
+def test_bf16_policy_gradients_are_float32_master_gradients_close_to_float32(config, params):
+    c16 = dataclasses.replace(config, compute_dtype="bfloat16")
+    tokens = random_tokens(12, (4, 24), config.vocab_size)
+
+    def nll(p, c):
+        lp = jax.nn.log_softmax(forward(p, tokens[:, :-1], c), axis=-1)
+        return -jnp.mean(jnp.take_along_axis(lp, tokens[:, 1:, None], axis=-1))
+
+    grad = jax.jit(jax.value_and_grad(nll), static_argnums=1)
+    (l32, g32), (l16, g16) = grad(params, config), grad(params, c16)
+    assert all(g.dtype == jnp.float32 for g in jax.tree.leaves(g16))  # the optimizer sees float32
+    assert abs(float(l16) - float(l32)) < 1e-2 * float(l32)
+    a, b = (np.concatenate([np.ravel(x) for x in jax.tree.leaves(g)]) for g in (g32, g16))
+    # Direction and size of the step: bf16 rounding perturbs each entry by ~1%, not the whole.
+    assert a @ b / (np.linalg.norm(a) * np.linalg.norm(b)) > 0.99
+    assert abs(np.linalg.norm(b) / np.linalg.norm(a) - 1) < 0.05
+
+
+def test_remat_gives_the_same_gradient_with_a_fraction_of_the_activation_memory():
+    grads, temp = {}, {}
+    tokens = jnp.asarray(random_tokens(13, (4, 64), 512))
+    for remat in (False, True):
+        c = get_config("tiny", n_layers=4, remat=remat)
+        p = init(c, jax.random.PRNGKey(0))
+
+        def nll(p, c=c):
+            lp = jax.nn.log_softmax(forward(p, tokens[:, :-1], c), axis=-1)
+            return -jnp.mean(jnp.take_along_axis(lp, tokens[:, 1:, None], axis=-1))
+
+        compiled = jax.jit(jax.grad(nll)).lower(p).compile()
+        grads[remat], temp[remat] = compiled(p), compiled.memory_analysis().temp_size_in_bytes
+    for a, b in zip(jax.tree.leaves(grads[False]), jax.tree.leaves(grads[True])):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)  # the same math, recomputed
+    # Without remat the backward pass keeps every block's activations (L = 4 of them); with it,
+    # one block's at a time plus the block inputs.
+    assert temp[True] < temp[False] / 2, temp
