@@ -207,8 +207,8 @@ def _read(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     if header.get("format") != FORMAT:
         raise ValueError(
             f"{path} is a safetensors file but not a minift checkpoint (header format is "
-            f"{header.get('format')!r}, expected {FORMAT!r}); Hugging Face weights need the "
-            "converter instead"
+            f"{header.get('format')!r}, expected {FORMAT!r}); for a Hugging Face checkpoint folder use "
+            "minift.hf_llama.load_hf_llama(folder)"
         )
     return tensors, header
 

@@ -20,6 +20,8 @@ COMPUTE_DTYPES = (None, "float32", "bfloat16")
 # How the model runs, not what it is: a checkpoint written before one of these existed loads with
 # its default (every other field must be present, so a model never loads with a wrong shape).
 EXECUTION_FIELDS = ("attention", "compute_dtype", "remat")
+# Added after the first checkpoints were written; their default reproduces those models exactly.
+LATER_FIELDS = EXECUTION_FIELDS + ("rope_scaling",)
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,9 @@ class ModelConfig:
     rope_theta: float = 10000.0  # RoPE base: frequencies theta^(-2i/K), as in Llama-2
     norm_eps: float = 1e-5  # RMSNorm epsilon, as in Llama-2 / TinyLlama
     tie_embeddings: bool = True  # LM head = embed.T: saves V*D params, which dominate small models
+    # Llama-3's RoPE scaling, (factor, low_freq_factor, high_freq_factor, original_max_position_embeddings),
+    # e.g. (8.0, 1.0, 4.0, 8192) for Llama-3.1/3.2; None is plain RoPE (Llama-2, TinyLlama, SmolLM).
+    rope_scaling: tuple[float, float, float, int] | None = None
     attention: str = "reference"  # "reference": written-out softmax; "fast": jax.nn.dot_product_attention
     # Mixed precision: None runs in the parameters' own dtype; "bfloat16" runs the matmuls on a
     # bf16 copy of float32 master weights (RMSNorm, softmax, logits and loss stay float32).
@@ -69,6 +74,12 @@ class ModelConfig:
         if self.attention not in ATTENTION_IMPLEMENTATIONS:
             raise ValueError(
                 f"ModelConfig.attention must be one of {ATTENTION_IMPLEMENTATIONS}, got {self.attention!r}"
+            )
+        if self.rope_scaling is not None and (len(self.rope_scaling) != 4 or not all(
+                v > 0 for v in self.rope_scaling) or self.rope_scaling[2] <= self.rope_scaling[1]):
+            raise ValueError(
+                "ModelConfig.rope_scaling must be None or (factor, low_freq_factor, high_freq_factor, "
+                f"original_max_position_embeddings), all > 0 with high > low, got {self.rope_scaling!r}"
             )
         if self.compute_dtype not in COMPUTE_DTYPES:
             raise ValueError(f"ModelConfig.compute_dtype must be one of {COMPUTE_DTYPES}, got {self.compute_dtype!r}")
@@ -101,12 +112,12 @@ class ModelConfig:
     def from_dict(cls, d: dict[str, Any]) -> "ModelConfig":
         """Inverse of `to_dict`; strict, so a checkpoint never loads with a silently wrong shape.
 
-        Only the EXECUTION_FIELDS (how to run, not what the model is) may be absent: a checkpoint
-        written before they existed gets their defaults.
+        Only the LATER_FIELDS may be absent: a checkpoint written before they existed gets their
+        defaults, which reproduce it exactly. JSON lists come back as the tuples they were.
         """
         names = [f.name for f in dataclasses.fields(cls)]
         unknown = sorted(set(d) - set(names))
-        missing = [n for n in names if n not in d and n not in EXECUTION_FIELDS]
+        missing = [n for n in names if n not in d and n not in LATER_FIELDS]
         if unknown or missing:
             raise ValueError(
                 "ModelConfig.from_dict: "
@@ -114,7 +125,7 @@ class ModelConfig:
                 + (f"missing field(s) {missing}; " if missing else "")
                 + f"expected exactly {names} (as written by ModelConfig.to_dict)"
             )
-        return cls(**d)
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
 
 PRESETS: dict[str, ModelConfig] = {

@@ -34,6 +34,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int, Real
 
 from minift.config import ModelConfig
+from minift.rope import apply_rotary, rope_cos_sin, rotate_half  # noqa: F401  (part of the model's API)
 
 Params = dict  # nested dict of arrays, see init_params
 
@@ -121,39 +122,6 @@ def rms_norm(x: Float[Array, "B T D"], weight: Float[Array, " D"], eps: float) -
     ms = jnp.mean(x32 * x32, axis=-1, keepdims=True)  # (B, T, 1)
     normed = (x32 * jax.lax.rsqrt(ms + eps)).astype(x.dtype)
     return normed * weight[None, None, :]  # (1, 1, D): explicit rank, rank promotion is an error
-
-
-def rope_cos_sin(positions: Array, head_dim: int, theta: float, dtype: jnp.dtype = jnp.float32) -> tuple[Array, Array]:
-    r"""RoPE angles (Su et al. 2021) in the HF Llama layout: $\phi_{t,i} = p_t\,\theta^{-2i/K}$.
-
-    positions: (B, T) integer positions (may be negative for left padding; never used there).
-    Returns cos, sin: (B, T, K), the K/2 frequencies repeated twice ([f_0..f_{K/2-1}, f_0..]),
-    matching `rotate_half`, which pairs dim i with dim i + K/2.
-    """
-    inv_freq = 1.0 / (theta ** (jnp.arange(0, head_dim, 2, dtype=dtype) / head_dim))  # (K/2,)
-    angles = positions.astype(dtype)[:, :, None] * inv_freq[None, None, :]  # (B, T, K/2)
-    angles = jnp.concatenate([angles, angles], axis=-1)  # (B, T, K)
-    return jnp.cos(angles), jnp.sin(angles)
-
-
-def rotate_half(x: Array) -> Array:
-    """[x1, x2] -> [-x2, x1] on the last axis: a 90-degree turn of each (x_i, x_{i+K/2}) pair."""
-    half = x.shape[-1] // 2
-    return jnp.concatenate([-x[..., half:], x[..., :half]], axis=-1)
-
-
-def apply_rotary(x: Float[Array, "B T N K"], cos: Float[Array, "B T K"], sin: Float[Array, "B T K"]
-                 ) -> Float[Array, "B T N K"]:
-    r"""Rotate queries or keys by their position: $x \cos\phi + \mathrm{rotate\_half}(x) \sin\phi$.
-
-    x: (B, T, N, K) with N heads; cos, sin: (B, T, K). Because rotations compose,
-    $\langle R_m q, R_n k\rangle = \langle R_{m-n} q, k\rangle$: attention scores depend on
-    positions only through m - n (tested).
-    """
-    cos, sin = cos[:, :, None, :], sin[:, :, None, :]  # (B, T, 1, K): same rotation for every head
-    dtype = jnp.promote_types(x.dtype, cos.dtype)
-    out = x.astype(dtype) * cos + rotate_half(x.astype(dtype)) * sin
-    return out.astype(x.dtype)
 
 
 def _large_negative(dtype: jnp.dtype) -> Array:
@@ -290,7 +258,7 @@ def _decoder(
     params = compute_params(params, config)
     x = jnp.take(params["embed"], tokens, axis=0)  # (B, T, D)
     cos, sin = rope_cos_sin(positions, config.head_dim, config.rope_theta,
-                            jnp.promote_types(x.dtype, jnp.float32))  # (B, T, K)
+                            jnp.promote_types(x.dtype, jnp.float32), config.rope_scaling)  # (B, T, K)
     if cache is None:
         run_block = jax.checkpoint(block, static_argnums=(5,)) if config.remat else block
 
