@@ -226,6 +226,7 @@ def time_train_step(config, batch_size: int, seq_len: int, steps: int, seed: int
     sec = float(np.median(times))
     tokens_per_s = batch_size * seq_len / sec
     return {"compile_s": compile_s, "step_s": sec, "tokens_per_s": tokens_per_s,
+            "temp_mib": step.memory_analysis().temp_size_in_bytes / 2**20,
             "tflops": tokens_per_s * train_flops_per_token(config, seq_len) / 1e12}
 
 
@@ -296,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.preset} ({config.n_params / 1e6:.1f}M params, {args.dtype}), attention={attention:<9} "
               f"B={args.batch} T={args.seq}: {r['step_s'] * 1e3:8.1f} ms/step, {r['tokens_per_s']:10.0f} tok/s, "
               f"{1e3 * r['tflops']:.1f} GFLOP/s = {100e3 * r['tflops'] / peak:.0f}% of the matmul peak{mfu} "
-              f"(compile {r['compile_s']:.1f} s)")
+              f"(compile {r['compile_s']:.1f} s; activations and gradients {r['temp_mib']:.0f} MiB)")
     if len(results) == 2:
         ratio = results["reference"]["step_s"] / results["fast"]["step_s"]
         print(f"speed-up of fast attention over the readable baseline: {ratio:.2f}x")

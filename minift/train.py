@@ -26,7 +26,7 @@ would overweight micro-batches with few response tokens.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Literal
+from typing import Any, Callable, Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -193,3 +193,48 @@ def make_eval_step(
         return {"loss": losses.safe_divide(total, count), "total": total, "count": count, "n_tokens": n_tokens}
 
     return eval_step
+
+
+class MemoryPlan(NamedTuple):
+    """Bytes one compiled train step needs, as XLA plans them (before anything is allocated)."""
+
+    params: int  # the model's parameters
+    optimizer: int  # optimizer state (AdamW: two moments per parameter, plus counters)
+    batch: int  # tokens, targets, mask
+    temporaries: int  # activations kept for the backward pass, gradients, and XLA's scratch
+
+    @property
+    def total(self) -> int:
+        return self.params + self.optimizer + self.batch + self.temporaries
+
+
+def memory_plan(config: ModelConfig, optimizer: optax.GradientTransformation, batch_size: int, seq_len: int,
+                param_dtype: jnp.dtype = jnp.float32, *, loss: LossKind = "sft") -> MemoryPlan:
+    """XLA's own account of a train step's memory, from shapes alone (nothing is allocated).
+
+    The step is lowered on ``jax.ShapeDtypeStruct`` stand-ins and compiled; the compiled program's
+    ``memory_analysis()`` gives its temporaries, which no formula of activations gets exactly right
+    (fusion, remat, and the layer scan all change them). Compiling costs what the first step would.
+    """
+    params = jax.eval_shape(lambda: model.init_params(config, jax.random.PRNGKey(0), dtype=param_dtype))
+    opt_state = jax.eval_shape(optimizer.init, params)
+    tokens = jax.ShapeDtypeStruct((batch_size, seq_len), jnp.int32)
+    batch = Batch(tokens, tokens, jax.ShapeDtypeStruct((batch_size, seq_len), jnp.float32))
+    compiled = make_train_step(config, optimizer, loss=loss).lower(params, opt_state, batch).compile()
+
+    def nbytes(tree: Any) -> int:
+        return sum(x.size * jnp.dtype(x.dtype).itemsize for x in jax.tree.leaves(tree))
+
+    return MemoryPlan(nbytes(params), nbytes(opt_state), nbytes(batch), int(compiled.memory_analysis().temp_size_in_bytes))
+
+
+def check_memory(plan: MemoryPlan, available: int, where: str = "this device") -> None:
+    """Raise ``MemoryError`` naming each part when ``plan`` does not fit in ``available`` bytes."""
+    if plan.total > available:
+        gib = 1024**3
+        raise MemoryError(
+            f"a train step needs {plan.total / gib:.2f} GiB but {where} has {available / gib:.2f} GiB: parameters "
+            f"{plan.params / gib:.2f}, optimizer state {plan.optimizer / gib:.2f}, batch {plan.batch / gib:.2f}, "
+            f"activations and gradients {plan.temporaries / gib:.2f}. Lower the batch size or sequence length, set "
+            "remat=True, use compute_dtype='bfloat16', or train LoRA adapters instead of every weight."
+        )

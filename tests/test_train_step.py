@@ -188,3 +188,25 @@ def test_all_masked_batch_is_a_zero_loss_no_op(params):
     loss_value, grads, n = loss_and_grad(params, batch, CONFIG)
     assert float(loss_value) == 0.0 and float(n) == 0.0
     assert all(np.all(np.asarray(g) == 0.0) for g in jax.tree.leaves(grads))  # exactly 0, not NaN
+
+
+def test_memory_plan_counts_params_and_adam_state_exactly_and_sees_remat():
+    config = get_config("tiny", n_layers=4)
+    optimizer = optim.make_optimizer(1e-3, 100, 10)
+    plan = train.memory_plan(config, optimizer, 4, 64)
+    n = config.n_params
+    assert plan.params == 4 * n  # float32
+    # AdamW keeps two float32 moments per parameter; the rest is a few int32 step counters.
+    assert 2 * 4 * n <= plan.optimizer <= 2 * 4 * n + 64
+    assert plan.batch == 4 * 64 * (4 + 4 + 4)
+    with_remat = train.memory_plan(get_config("tiny", n_layers=4, remat=True), optimizer, 4, 64)
+    assert with_remat.temporaries < plan.temporaries  # what remat is for, in XLA's own plan
+    assert plan.total == plan.params + plan.optimizer + plan.batch + plan.temporaries
+
+
+def test_check_memory_names_every_part_when_a_step_does_not_fit():
+    plan = train.MemoryPlan(params=2 * 1024**3, optimizer=4 * 1024**3, batch=1024, temporaries=3 * 1024**3)
+    train.check_memory(plan, 10 * 1024**3)  # fits: no error
+    with pytest.raises(MemoryError, match=r"needs 9\.00 GiB but the GPU has 8\.00 GiB: parameters 2\.00, "
+                                          r"optimizer state 4\.00.*activations and gradients 3\.00"):
+        train.check_memory(plan, 8 * 1024**3, "the GPU")
