@@ -1,7 +1,8 @@
 """The PyTorch baseline of ``python -m minift.bench --vs torch``: the same model, step and sampler.
 
 Outside the minift package on purpose: PyTorch is never a dependency of the library, only of this
-benchmark (``pip install -e '.[bench]'`` installs the pinned CPU wheel and ``transformers``).
+benchmark (``pip install -e '.[bench]'`` installs torch 2.13.0 and ``transformers``; add
+``--extra-index-url https://download.pytorch.org/whl/cpu`` for the small CPU-only wheel).
 
 The model is ``transformers``' ``LlamaForCausalLM`` built from a minift ``ModelConfig`` (RMSNorm,
 RoPE with the same theta, grouped-query attention through SDPA, SwiGLU, tied or untied head, no
