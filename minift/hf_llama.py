@@ -195,7 +195,12 @@ def load_hf_llama(path: str | os.PathLike, *, dtype: jnp.dtype = jnp.float32, **
     missing = sorted(set(wanted) - seen)
     if missing:
         raise ValueError(f"{folder}: {len(missing)} tensor(s) missing, e.g. {missing[:3]}")
-    return jax.tree.map(jnp.asarray, params), config
+    # To device one leaf at a time, dropping each host copy as it goes: never two whole models.
+    leaves, treedef = jax.tree.flatten(params)
+    params = target = value = None  # the views into the host arrays, which would keep them alive
+    for i in range(len(leaves)):
+        leaves[i] = jnp.asarray(leaves[i])
+    return jax.tree.unflatten(treedef, leaves), config
 
 
 def hf_tensors(params: Params, config: ModelConfig, dtype: jnp.dtype | None = None) -> dict[str, np.ndarray]:
