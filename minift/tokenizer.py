@@ -31,10 +31,33 @@ Choices, and why:
   ``decode(encode(a) + encode(b))`` is ``a + " " + b``, as in Hugging Face's Llama tokenizer.
 * **Deterministic training**: one thread, every sentence used in file order, the model written
   from memory (so no input path is stored in it): the same text gives a byte-identical model.
+
+Real checkpoints come in two tokenizer formats, and ``load_tokenizer`` reads both behind one
+interface (``vocab_size``, ``bos_id``, ``eos_id``, ``pad_id``, ``unk_id``, ``stop_ids``, ``path``,
+``encode``, ``decode``, ``id_to_piece``, ``pieces``, ``token_id``):
+
+* ``tokenizer.model`` (SentencePiece: Llama-2, TinyLlama) -> ``Tokenizer``;
+* ``tokenizer.json`` (Hugging Face ``tokenizers``: Llama-3, SmolLM, Qwen) -> ``JsonTokenizer``, a
+  byte-level BPE in those families. It needs the optional ``tokenizers`` library
+  (``pip install 'minift[hf]'``).
+
+``encode`` never adds BOS or EOS on its own (a ``tokenizer.json`` may carry a rule that puts
+``<|begin_of_text|>`` in front of every text; minift asks for ``bos=True`` instead, so one place
+decides). A special token *written in the text*, e.g. ``"<|eot_id|>"``, is encoded to its one id:
+chat templates are text with such tokens in it. ``decode`` drops special tokens.
+
+Which ids are BOS, EOS and padding is the *model's* word, not the tokenizer file's: a checkpoint
+folder's ``generation_config.json`` / ``config.json`` (``bos_token_id``, ``eos_token_id``,
+``pad_token_id``) decide, then ``tokenizer_config.json``'s ``bos_token``/``eos_token``/``pad_token``
+strings. ``eos_token_id`` may be a list (Llama-3-Instruct: ``[<|end_of_text|>, <|eot_id|>]``): the
+first is ``eos_id``, all of them are ``stop_ids`` (generation stops on any). No pad id -> padding is
+written with EOS, which is safe for the reason given above.
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import io
 import os
 import unicodedata
@@ -43,7 +66,11 @@ from pathlib import Path
 
 import sentencepiece as spm
 
-from minift.files import read_lines, write_atomic
+from minift.files import read_json, read_lines, write_atomic
+
+# Optional: only ``JsonTokenizer`` (a Hugging Face tokenizer.json) needs it; ``pip install 'minift[hf]'``.
+# Looked up rather than imported in a try block so that the import still sits at the module's top.
+tokenizers = importlib.import_module("tokenizers") if importlib.util.find_spec("tokenizers") else None
 
 DEFAULT_VOCAB_SIZE = 2000
 
@@ -73,6 +100,10 @@ class Tokenizer:
         # mask, not the token value, decides which positions count, so this changes nothing.
         pad = processor.pad_id()
         self.pad_id: int = pad if pad >= 0 else self.eos_id
+        self.stop_ids: list[int] = [self.eos_id]  # ids that end a generation; a checkpoint may add more
+        # True when every text is read as if it followed a space (the dummy prefix, as in Llama-2):
+        # a chat template's own space before a reply is then already there (see minift.chat).
+        self.prefix_space: bool = processor.Normalize("a").startswith("\u2581")
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Tokenizer:
@@ -118,11 +149,212 @@ class Tokenizer:
         """The pieces ``text`` is cut into (for looking at a tokenization; ``encode`` gives ids)."""
         return self.sp.EncodeAsPieces(text)
 
+    def token_id(self, piece: str) -> int | None:
+        """The id of one vocabulary entry, e.g. ``"</s>"`` or ``"▁the"``; None if there is none."""
+        i = self.sp.PieceToId(piece)  # an unknown piece gives unk_id, hence the check
+        return i if self.sp.IdToPiece(i) == piece else None
+
     def __repr__(self) -> str:
         return (
             f"Tokenizer(path={str(self.path)!r}, vocab_size={self.vocab_size}, "
             f"pad_id={self.pad_id}, unk_id={self.unk_id}, bos_id={self.bos_id}, eos_id={self.eos_id})"
         )
+
+
+# What a bare tokenizer.json calls BOS, EOS and padding, by family, most specific first. A checkpoint
+# folder's config files say it for sure (``load_tokenizer``); these are only the fallback.
+BOS_TOKENS = ("<|begin_of_text|>", "<s>", "<bos>", "<|endoftext|>")
+EOS_TOKENS = ("<|end_of_text|>", "</s>", "<eos>", "<|endoftext|>")
+PAD_TOKENS = ("<pad>",)  # Llama-3, SmolLM, Qwen have none: padding is EOS unless a config names one
+
+
+class JsonTokenizer:
+    """A Hugging Face ``tokenizer.json`` (Llama-3, SmolLM, ...) with ``Tokenizer``'s interface.
+
+    Load one with ``JsonTokenizer.load(path)``, or a checkpoint folder with ``load_tokenizer``.
+    ``unk_id`` is None when the model has no unknown token (a byte-level BPE spells everything).
+    """
+
+    def __init__(self, tokenizer: tokenizers.Tokenizer, path: Path | None = None):
+        self.hf = tokenizer
+        self.path = path
+        self.vocab_size: int = tokenizer.get_vocab_size(with_added_tokens=True)
+        unk = getattr(tokenizer.model, "unk_token", None)
+        self.unk_id: int | None = tokenizer.token_to_id(unk) if unk else None
+        self.bos_id = self._first_of(BOS_TOKENS)
+        self.eos_id = self._first_of(EOS_TOKENS)
+        pad = self._first_of(PAD_TOKENS)
+        self.pad_id = pad if pad is not None else self.eos_id  # as Tokenizer: the loss mask decides
+        self.stop_ids: list[int] = [] if self.eos_id is None else [self.eos_id]
+        first = tokenizer.encode("a", add_special_tokens=False).tokens
+        self.prefix_space: bool = bool(first) and first[0].startswith(("\u2581", "\u0120"))  # "▁a" / "Ġa"
+
+    def _first_of(self, names: Sequence[str]) -> int | None:
+        return next((i for i in map(self.token_id, names) if i is not None), None)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> JsonTokenizer:
+        """Load a ``tokenizer.json`` file; its BOS/EOS are found by name (see ``BOS_TOKENS``)."""
+        path = Path(path)
+        tokenizer = cls(read_tokenizer_json(path), path)
+        check_special_ids(tokenizer, path)
+        return tokenizer
+
+    def encode(self, text: str, *, bos: bool = False, eos: bool = False) -> list[int]:
+        """The ids of ``text``, optionally with BOS in front and EOS at the end.
+
+        The file's own rule for special tokens (e.g. BOS in front of every text) is not applied:
+        ``bos``/``eos`` decide. Special-token strings in ``text`` become their ids.
+        """
+        if not isinstance(text, str):
+            raise TypeError(f"JsonTokenizer.encode expects a str, got {type(text).__name__}")
+        ids = self.hf.encode(text, add_special_tokens=False).ids
+        return ([self.bos_id] if bos else []) + ids + ([self.eos_id] if eos else [])
+
+    def decode(self, ids: Iterable[int]) -> str:
+        """The text of ``ids``; special tokens (BOS, EOS, ``<|eot_id|>``, padding...) are dropped."""
+        ids = [int(i) for i in ids]
+        bad = [i for i in ids if not 0 <= i < self.vocab_size]
+        if bad:
+            raise ValueError(f"token id {bad[0]} is outside the vocabulary [0, {self.vocab_size})")
+        return self.hf.decode(ids, skip_special_tokens=True)
+
+    def id_to_piece(self, token_id: int) -> str:
+        """The vocabulary entry of one id, e.g. ``'Ġthe'`` (byte-level BPE writes a space as 'Ġ')."""
+        if not 0 <= int(token_id) < self.vocab_size:
+            raise ValueError(f"token id {token_id} is outside the vocabulary [0, {self.vocab_size})")
+        return self.hf.id_to_token(int(token_id))
+
+    def pieces(self, text: str) -> list[str]:
+        """The pieces ``text`` is cut into (for looking at a tokenization; ``encode`` gives ids)."""
+        return self.hf.encode(text, add_special_tokens=False).tokens
+
+    def token_id(self, piece: str) -> int | None:
+        """The id of one vocabulary entry, e.g. ``"<|eot_id|>"``; None if there is none."""
+        return self.hf.token_to_id(piece)
+
+    def __repr__(self) -> str:
+        return (
+            f"JsonTokenizer(path={str(self.path)!r}, vocab_size={self.vocab_size}, "
+            f"pad_id={self.pad_id}, unk_id={self.unk_id}, bos_id={self.bos_id}, eos_id={self.eos_id})"
+        )
+
+
+AnyTokenizer = Tokenizer | JsonTokenizer  # for annotations: either format, one interface
+
+
+def read_tokenizer_json(path: Path) -> tokenizers.Tokenizer:
+    """A ``tokenizer.json`` as a ``tokenizers.Tokenizer``; errors name the file and what to do."""
+    if tokenizers is None:
+        raise ImportError(
+            f"{path}: reading a Hugging Face tokenizer.json needs the `tokenizers` library: "
+            f"pip install 'minift[hf]' (or pip install 'tokenizers>=0.19')"
+        )
+    if not path.is_file():
+        raise FileNotFoundError(f"tokenizer file not found: {path}")
+    try:
+        return tokenizers.Tokenizer.from_file(str(path))
+    except Exception as err:  # the Rust library raises a bare Exception for every parse error
+        raise ValueError(
+            f"{path}: not a Hugging Face tokenizer.json ({err}). Is it the right file, or was it cut short?"
+        ) from None
+
+
+def check_special_ids(tokenizer: AnyTokenizer, where: Path) -> None:
+    """A ValueError naming ``where`` unless BOS and EOS are known (minift needs both)."""
+    if tokenizer.bos_id is None or tokenizer.eos_id is None:
+        raise ValueError(
+            f"{where}: cannot tell which tokens are BOS and EOS (bos_id={tokenizer.bos_id}, "
+            f"eos_id={tokenizer.eos_id}; looked for {', '.join(BOS_TOKENS)} and {', '.join(EOS_TOKENS)}). "
+            f"Load the checkpoint folder instead: its config.json / tokenizer_config.json say which."
+        )
+
+
+# --- a checkpoint folder: its tokenizer file, then the ids its config files name ----------------
+
+ID_FIELDS = {"bos_token_id": "bos_token", "eos_token_id": "eos_token", "pad_token_id": "pad_token"}
+
+
+def load_tokenizer(path: str | os.PathLike) -> AnyTokenizer:
+    """A tokenizer from a ``.model`` file, a ``tokenizer.json`` file or a Hugging Face checkpoint folder.
+
+    A folder is read through its ``tokenizer.model`` if it has one, else its ``tokenizer.json``;
+    then its config files set BOS, EOS, the stop ids and padding (module docstring).
+    """
+    path = Path(path)
+    if path.is_dir():
+        sp_file, json_file = path / "tokenizer.model", path / "tokenizer.json"
+        if sp_file.is_file():
+            tokenizer: AnyTokenizer = Tokenizer.load(sp_file)
+        elif json_file.is_file():
+            tokenizer = JsonTokenizer(read_tokenizer_json(json_file), json_file)
+        else:
+            raise FileNotFoundError(f"{path}: no tokenizer.model or tokenizer.json in this folder")
+        apply_checkpoint_ids(tokenizer, path)
+        check_special_ids(tokenizer, path)
+        return tokenizer
+    if path.suffix == ".json":
+        return JsonTokenizer.load(path)
+    if path.suffix == ".model" or not path.exists():
+        return Tokenizer.load(path)  # a missing file: Tokenizer.load's error says how to make one
+    raise ValueError(f"{path}: expected a SentencePiece .model file, a tokenizer.json or a checkpoint folder")
+
+
+def apply_checkpoint_ids(tokenizer: AnyTokenizer, folder: Path) -> None:
+    """Set ``tokenizer``'s BOS/EOS/pad/stop ids from ``folder``'s config files, where they say.
+
+    Per id, the first file that names it wins: generation_config.json, config.json (ids), then
+    tokenizer_config.json (token strings, or ``{"content": ...}`` objects). Every id is checked
+    against the vocabulary, and an error names the file and the field.
+    """
+    found: dict[str, tuple[list[int], str]] = {}  # field -> (ids, "file: field")
+    for name in ("generation_config.json", "config.json"):
+        config = read_config(folder / name)
+        for field in ID_FIELDS:
+            value = config.get(field)
+            if field in found or value is None:
+                continue
+            where = f"{folder / name}: {field}"
+            values = value if isinstance(value, list) else [value]
+            if not values or not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+                raise ValueError(f"{where} must be a token id or a non-empty list of ids, got {value!r}")
+            found[field] = (values, where)
+    config = read_config(folder / "tokenizer_config.json")
+    for field, key in ID_FIELDS.items():
+        token = config.get(key)
+        if field in found or token is None:
+            continue
+        where = f"{folder / 'tokenizer_config.json'}: {key}"
+        text = token.get("content") if isinstance(token, dict) else token
+        token_id = tokenizer.token_id(text) if isinstance(text, str) else None
+        if token_id is None:
+            raise ValueError(f"{where} = {token!r} is not one entry of the vocabulary of {tokenizer.path}")
+        found[field] = ([token_id], where)
+    for values, where in found.values():
+        bad = [v for v in values if not 0 <= v < tokenizer.vocab_size]
+        if bad:
+            raise ValueError(
+                f"{where} = {bad[0]} is outside the vocabulary [0, {tokenizer.vocab_size}) of {tokenizer.path}"
+            )
+    pad_is_eos = tokenizer.pad_id == tokenizer.eos_id  # the file had no pad: padding follows EOS
+    if "bos_token_id" in found:
+        tokenizer.bos_id = found["bos_token_id"][0][0]
+    if "eos_token_id" in found:
+        tokenizer.eos_id, tokenizer.stop_ids = found["eos_token_id"][0][0], list(found["eos_token_id"][0])
+    if "pad_token_id" in found:
+        tokenizer.pad_id = found["pad_token_id"][0][0]
+    elif pad_is_eos:
+        tokenizer.pad_id = tokenizer.eos_id
+
+
+def read_config(path: Path) -> dict:
+    """A checkpoint's JSON config as a dict; ``{}`` if the file is absent (every one is optional)."""
+    if not path.is_file():
+        return {}
+    config = read_json(path, "checkpoint config")
+    if not isinstance(config, dict):
+        raise ValueError(f"{path}: expected a JSON object {{...}}, got {type(config).__name__}")
+    return config
 
 
 def train_tokenizer(
@@ -136,6 +368,7 @@ def train_tokenizer(
     unk_id: int = SPECIAL_IDS["unk_id"],
     bos_id: int = SPECIAL_IDS["bos_id"],
     eos_id: int = SPECIAL_IDS["eos_id"],
+    user_symbols: Sequence[str] = (),
     write_vocab: bool = False,
 ) -> Tokenizer:
     """Train a SentencePiece model on ``text_files`` (one document per line) and ``texts``.
@@ -144,7 +377,8 @@ def train_tokenizer(
     ``texts`` are extra documents (they may contain newlines, e.g. a prompt template). The model
     is written atomically to ``model_path``; with ``write_vocab`` a ``.vocab`` file (piece, score
     per line, for reading) is written beside it. Pass ``pad_id=-1, unk_id=0, bos_id=1, eos_id=2``
-    for Llama-2's layout. Returns the trained ``Tokenizer``.
+    for Llama-2's layout. ``user_symbols`` are strings that become one piece each, found in any
+    text (e.g. a chat template's ``"<|im_end|>"``). Returns the trained ``Tokenizer``.
     """
     documents = [line for f in text_files for line in read_lines(f)]
     documents += [unicodedata.normalize("NFC", t) for t in texts if t.strip()]
@@ -168,6 +402,7 @@ def train_tokenizer(
             unk_id=unk_id,
             bos_id=bos_id,
             eos_id=eos_id,
+            user_defined_symbols=list(user_symbols),
             num_threads=1,  # determinism
             input_sentence_size=0,  # use every sentence, no random sampling
             shuffle_input_sentence=False,

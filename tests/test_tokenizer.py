@@ -1,16 +1,35 @@
 """minift.tokenizer: exact round trips (English, Vietnamese, any Unicode), deterministic training,
-Llama-style models without a pad piece, and errors that name the file."""
+Llama-style models without a pad piece, Hugging Face tokenizer.json files and checkpoint folders
+(the same ids as `transformers`), and errors that name the file.
+
+tests/fixtures/tokenizers/llama3_style/ is a checkpoint folder's tokenizer files in Llama-3's layout,
+written by the `tokenizers` library (make_fixtures.py there): byte-level BPE, 400 entries, then 7
+special tokens (ids 400-406), tokenizer_config.json saying eos_token <|eot_id|>, and config.json
+saying bos_token_id 400 and eos_token_id [401, 404] (<|end_of_text|>, <|eot_id|>).
+"""
 
 from __future__ import annotations
 
+import json
+import shutil
 import unicodedata
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from minift import cli
-from minift.tokenizer import SPECIAL_IDS, Tokenizer, train_tokenizer
+from minift import tokenizer as tokenizer_module
+from minift.tokenizer import SPECIAL_IDS, JsonTokenizer, Tokenizer, load_tokenizer, train_tokenizer
+
+try:
+    import transformers
+except ImportError:  # the parity test needs it; everything else runs without it
+    transformers = None
+
+LLAMA3_STYLE = Path(__file__).parent / "fixtures" / "tokenizers" / "llama3_style"
+BOS, END_OF_TEXT, EOT, IM_END = 400, 401, 404, 406  # ids in the fixture
 
 CORPUS = [
     "The cat sat on the mat. The dog sat on the log.",
@@ -149,3 +168,173 @@ def test_cli_encode_prints_pieces(tmp_path, capsys):
     # a bad path is reported by the CLI without a traceback
     assert cli.main(["tokenizer", "--model", str(tmp_path / "missing.model")]) == 2
     assert "missing.model" in capsys.readouterr().err
+
+
+# --- Hugging Face tokenizer.json and checkpoint folders ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def json_tok() -> JsonTokenizer:
+    return load_tokenizer(LLAMA3_STYLE)
+
+
+@pytest.fixture
+def folder(tmp_path) -> Path:
+    """A writable copy of the llama3_style checkpoint folder."""
+    return Path(shutil.copytree(LLAMA3_STYLE, tmp_path / "ckpt"))
+
+
+@pytest.mark.parametrize("text", ROUND_TRIP)
+def test_json_round_trip_is_exact(json_tok, text):
+    # byte-level BPE: every string is bytes, and the bytes come back (no normalisation at all)
+    assert json_tok.decode(json_tok.encode(text)) == text
+
+
+@settings(max_examples=150, deadline=None)
+@given(text=TEXT)
+def test_json_round_trip_any_unicode(json_tok, text):
+    assert json_tok.decode(json_tok.encode(text)) == text
+    nfd = unicodedata.normalize("NFD", text)
+    assert json_tok.decode(json_tok.encode(nfd)) == nfd
+
+
+def test_special_token_strings_in_text_are_one_id_and_decode_drops_them(json_tok):
+    assert json_tok.encode("<|eot_id|>") == [EOT] == [json_tok.token_id("<|eot_id|>")]
+    ids = json_tok.encode("Xin chào!<|eot_id|><|im_end|>")
+    assert ids[-2:] == [EOT, IM_END] and ids[:-2] == json_tok.encode("Xin chào!")
+    assert json_tok.decode(ids) == "Xin chào!"
+    assert json_tok.pieces("a<|eot_id|>") == ["a", "<|eot_id|>"]
+    assert json_tok.token_id("<|not_a_token|>") is None
+
+
+def test_json_encode_adds_bos_and_eos_only_when_asked(json_tok):
+    # the file's post-processor puts <|begin_of_text|> in front of every text; encode does not
+    assert json_tok.hf.encode("cat").ids[0] == BOS
+    plain = json_tok.encode("cat")
+    assert BOS not in plain
+    assert json_tok.encode("cat", bos=True, eos=True) == [BOS, *plain, END_OF_TEXT]
+    assert json_tok.id_to_piece(json_tok.encode(" the")[0]) == "Ġthe"
+    with pytest.raises(ValueError, match="outside the vocabulary"):
+        json_tok.decode([json_tok.vocab_size])
+
+
+def test_tokenizer_json_file_alone_finds_bos_and_eos_by_name():
+    tok = load_tokenizer(LLAMA3_STYLE / "tokenizer.json")
+    assert isinstance(tok, JsonTokenizer) and tok.vocab_size == 407
+    assert (tok.bos_id, tok.eos_id, tok.pad_id, tok.stop_ids, tok.unk_id) == (BOS, END_OF_TEXT, END_OF_TEXT, [END_OF_TEXT], None)
+    assert not tok.prefix_space
+
+
+def test_checkpoint_folder_config_sets_bos_eos_and_stop_ids(json_tok):
+    # config.json: eos_token_id [<|end_of_text|>, <|eot_id|>] beats tokenizer_config.json's "<|eot_id|>"
+    assert (json_tok.bos_id, json_tok.eos_id, json_tok.stop_ids) == (BOS, END_OF_TEXT, [END_OF_TEXT, EOT])
+    assert json_tok.pad_id == json_tok.eos_id  # no pad anywhere: padding is written with EOS
+
+
+def test_tokenizer_config_strings_are_the_fallback(folder):
+    (folder / "config.json").unlink()
+    tok = load_tokenizer(folder)
+    assert (tok.bos_id, tok.eos_id, tok.stop_ids, tok.pad_id) == (BOS, EOT, [EOT], EOT)
+    config = json.loads((folder / "tokenizer_config.json").read_text())
+    config["pad_token"] = {"content": "<|im_end|>", "special": True}  # the object form
+    (folder / "tokenizer_config.json").write_text(json.dumps(config))
+    assert load_tokenizer(folder).pad_id == IM_END
+
+
+def test_generation_config_beats_config_json(folder):
+    (folder / "generation_config.json").write_text(json.dumps({"eos_token_id": EOT, "pad_token_id": IM_END}))
+    tok = load_tokenizer(folder)
+    assert (tok.bos_id, tok.eos_id, tok.stop_ids, tok.pad_id) == (BOS, EOT, [EOT], IM_END)
+
+
+def test_sentencepiece_checkpoint_folder(tmp_path):
+    # Llama-2 / TinyLlama: tokenizer.model wins over tokenizer.json; config.json's ids apply to it
+    train_tokenizer([], tmp_path / "tokenizer.model", TINY_VOCAB, texts=CORPUS, pad_id=-1, unk_id=0, bos_id=1, eos_id=2)
+    shutil.copy(LLAMA3_STYLE / "tokenizer.json", tmp_path / "tokenizer.json")
+    (tmp_path / "config.json").write_text(json.dumps({"bos_token_id": 1, "eos_token_id": [2, 5]}))
+    tok = load_tokenizer(tmp_path)
+    assert isinstance(tok, Tokenizer) and tok.prefix_space
+    assert (tok.bos_id, tok.eos_id, tok.pad_id, tok.stop_ids) == (1, 2, 2, [2, 5])
+    assert (tok.token_id("</s>"), tok.token_id("<unk>"), tok.token_id("no such piece")) == (2, 0, None)
+    assert isinstance(load_tokenizer(tmp_path / "tokenizer.model"), Tokenizer)
+
+
+def test_user_symbols_are_single_pieces(tmp_path):
+    tok = train_tokenizer([], tmp_path / "m.model", TINY_VOCAB, texts=CORPUS, user_symbols=["<|im_end|>"])
+    end = tok.token_id("<|im_end|>")
+    assert end is not None and tok.encode("cat<|im_end|>")[-1] == end
+    assert tok.encode("cat<|im_end|>").count(end) == 1
+
+
+@pytest.mark.parametrize(
+    "file, content, error",
+    [
+        ("config.json", {"eos_token_id": [401, 9999]}, r"config.json: eos_token_id = 9999 is outside the vocabulary \[0, 407\)"),
+        ("config.json", {"bos_token_id": "400"}, "config.json: bos_token_id must be a token id"),
+        ("config.json", {"eos_token_id": []}, "config.json: eos_token_id must be a token id or a non-empty list"),
+        ("generation_config.json", {"pad_token_id": -1}, "generation_config.json: pad_token_id = -1 is outside"),
+        ("tokenizer_config.json", {"eos_token": "</s>"}, "tokenizer_config.json: eos_token = '</s>' is not one entry"),
+        ("config.json", [1, 2], r"config.json: expected a JSON object"),
+    ],
+)
+def test_bad_checkpoint_ids_name_the_file_and_field(tmp_path, file, content, error):
+    shutil.copy(LLAMA3_STYLE / "tokenizer.json", tmp_path / "tokenizer.json")
+    (tmp_path / file).write_text(json.dumps(content))
+    with pytest.raises(ValueError, match=error):
+        load_tokenizer(tmp_path)
+
+
+def test_missing_and_corrupt_files_name_the_path(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no tokenizer.model or tokenizer.json"):
+        load_tokenizer(tmp_path)
+    with pytest.raises(FileNotFoundError, match="absent.json"):
+        load_tokenizer(tmp_path / "absent.json")
+    with pytest.raises(FileNotFoundError, match="absent.model"):
+        load_tokenizer(tmp_path / "absent.model")
+    (tmp_path / "tokenizer.json").write_text('{"model": {"type": "BPE"')
+    with pytest.raises(ValueError, match="tokenizer.json: not a Hugging Face tokenizer.json"):
+        load_tokenizer(tmp_path)
+    shutil.copy(LLAMA3_STYLE / "tokenizer.json", tmp_path / "tokenizer.json")
+    (tmp_path / "config.json").write_text('{"eos_token_id": 401,\n oops}')
+    with pytest.raises(ValueError, match="config.json:2: not valid JSON"):
+        load_tokenizer(tmp_path)
+
+
+def test_tokenizer_json_without_known_bos_says_to_load_the_folder(tmp_path):
+    data = json.loads((LLAMA3_STYLE / "tokenizer.json").read_text(encoding="utf-8"))
+    data["added_tokens"] = [t for t in data["added_tokens"] if t["content"] != "<|begin_of_text|>"]
+    data["post_processor"] = None
+    (tmp_path / "tokenizer.json").write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(ValueError, match="cannot tell which tokens are BOS and EOS.*Load the checkpoint folder"):
+        load_tokenizer(tmp_path / "tokenizer.json")
+    (tmp_path / "config.json").write_text(json.dumps({"bos_token_id": 0, "eos_token_id": 401}))
+    assert load_tokenizer(tmp_path).bos_id == 0  # ... which works
+
+
+def test_without_the_tokenizers_library_the_error_says_what_to_install(monkeypatch):
+    monkeypatch.setattr(tokenizer_module, "tokenizers", None)
+    with pytest.raises(ImportError, match=r"pip install 'minift\[hf\]'"):
+        load_tokenizer(LLAMA3_STYLE)
+
+
+PARITY_TEXTS = ROUND_TRIP + [
+    "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nXin chào!<|eot_id|>",
+    "<|im_start|>assistant\nThe capital of France is Paris.<|im_end|>\n",
+    "Người Việt Nam rất thân thiện; 1234567 ... ''s it's   \n\n\n x",
+]
+
+
+@pytest.fixture(scope="module")
+def reference():
+    """transformers' own tokenizer of the fixture folder (the parity tests skip without transformers)."""
+    if transformers is None:
+        pytest.skip("transformers is not installed (pip install -e '.[bench]'); the other tests cover the rest")
+    return transformers.AutoTokenizer.from_pretrained(LLAMA3_STYLE)
+
+
+@pytest.mark.parametrize("text", PARITY_TEXTS)
+def test_same_ids_as_transformers(json_tok, reference, text):
+    assert json_tok.encode(text) == reference.encode(text, add_special_tokens=False)
+    assert json_tok.decode(json_tok.encode(text)) == reference.decode(
+        reference.encode(text, add_special_tokens=False), skip_special_tokens=True, clean_up_tokenization_spaces=False
+    )
