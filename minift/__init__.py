@@ -10,8 +10,8 @@ table lists them; tests/test_architecture.py checks it):
 
     face     cli, __main__, commands.*, bench
     studies  evaluate, calibration, seeds, demo, rlhf.sweep
-    loops    train, loop, generate, checkpoint, hf_llama, runs, rlhf.reward_model, rlhf.ppo
-    math     config, rope, model, loss, optim, rlhf.objectives, rlhf.ppo_objective
+    loops    train, loop, generate, checkpoint, hf_llama, sharding, runs, rlhf.reward_model, rlhf.ppo
+    math     config, rope, lora, model, loss, optim, rlhf.objectives, rlhf.ppo_objective
     data     xla_flags, files, tokenizer, data, chat, formats, preferences, course.*
 """
 

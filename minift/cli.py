@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         return int(args._run(args) or 0)
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, FileNotFoundError, MemoryError) as err:
         # minift's own errors already name the file, line or field: show them without a traceback.
         print(f"minift {args.command}: error: {err}", file=sys.stderr)
         return 2

@@ -117,8 +117,13 @@ def left_pad(prompts: Sequence[Sequence[int]], pad_id: int, buckets: Sequence[in
     return jnp.asarray(tokens), jnp.asarray(mask)
 
 
-def _take_step(next_logits, key, sampling: Sampling, done, eos_id: int, pad_id: int):
-    """Pick each row's next token; rows already past EOS get ``pad_id`` and are masked out.
+def stop_ids(eos_id: int | tuple[int, ...]) -> tuple[int, ...]:
+    """The ids that end a row: one EOS, or several (Llama-3 ends a turn with <|eot_id|>, a text with EOS)."""
+    return tuple(eos_id) if isinstance(eos_id, (tuple, list)) else (eos_id,)
+
+
+def _take_step(next_logits, key, sampling: Sampling, done, eos_id: int | tuple[int, ...], pad_id: int):
+    """Pick each row's next token; rows already past EOS (any of ``stop_ids(eos_id)``) get ``pad_id``.
 
     Returns (token (B,), logp (B,) under the unfiltered policy, alive (B,) float, done (B,) bool).
     """
@@ -126,7 +131,7 @@ def _take_step(next_logits, key, sampling: Sampling, done, eos_id: int, pad_id: 
     logp = jnp.take_along_axis(jax.nn.log_softmax(next_logits, axis=-1), token[:, None], axis=-1)[:, 0]
     alive = ~done
     token = jnp.where(alive, token, pad_id)
-    return token, jnp.where(alive, logp, 0.0), alive.astype(jnp.float32), done | (token == eos_id)
+    return token, jnp.where(alive, logp, 0.0), alive.astype(jnp.float32), done | jnp.isin(token, jnp.asarray(stop_ids(eos_id)))
 
 
 @partial(jax.jit, static_argnames=("config", "max_new_tokens", "sampling", "eos_id", "pad_id"))
@@ -139,7 +144,7 @@ def generate_tokens(
     config: ModelConfig,
     max_new_tokens: int,
     sampling: Sampling = GREEDY,
-    eos_id: int,
+    eos_id: int | tuple[int, ...],
     pad_id: int,
 ) -> Generation:
     """Sample ``max_new_tokens`` tokens after left-padded prompts, with a KV cache.
@@ -189,7 +194,7 @@ def generate_uncached(
     config: ModelConfig,
     max_new_tokens: int,
     sampling: Sampling = GREEDY,
-    eos_id: int,
+    eos_id: int | tuple[int, ...],
     pad_id: int,
 ) -> Generation:
     """The reference sampler: re-runs the full prefix through ``forward`` for every token.
@@ -218,12 +223,13 @@ def generate_scored(
     prompts: Sequence[Sequence[int]],
     *,
     max_new_tokens: int,
-    eos_id: int,
+    eos_id: int | tuple[int, ...],
     pad_id: int,
     key: jax.Array | None = None,
     sampling: Sampling = GREEDY,
 ) -> list[tuple[list[int], list[float]]]:
-    """Generate from token-id prompts; for each row (new tokens up to and without EOS, the
+    """Generate from token-id prompts (``eos_id``: one stop id or a tuple of them); for each row (new
+    tokens up to and without EOS, the
     log-probability of every generated token *with* its EOS, under the unfiltered model)."""
     if key is None:
         if sampling.temperature > 0:
@@ -243,7 +249,7 @@ def generate_scored(
     for row, logp, m in zip(np.asarray(out.tokens), np.asarray(out.logprobs), np.asarray(out.mask)):
         ids = [int(t) for t, v in zip(row, m) if v]
         scores = [float(x) for x, v in zip(logp, m) if v]
-        result.append((ids[:-1] if ids and ids[-1] == eos_id else ids, scores))
+        result.append((ids[:-1] if ids and ids[-1] in stop_ids(eos_id) else ids, scores))
     return result
 
 

@@ -30,10 +30,12 @@ from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
 from minift import checkpoint as ckpt
+from minift import lora as L
 from minift import optim
 from minift.config import ModelConfig
 from minift.data import Batch
 from minift.files import append_jsonl, read_json, read_jsonl, write_atomic, write_json
+from minift.sharding import check_batch_size, check_strategy, gather, keep_layout, make_mesh, shard_batch, shard_state
 from minift.train import Params, check_options, make_eval_step, make_train_step
 
 
@@ -53,10 +55,24 @@ class TrainConfig:
     checkpoint_every: int = 200  # 0 = only at the end (and on Ctrl-C)
     keep_checkpoints: int = 2
     seed: int = 0
+    sharding: str = "none"  # "dp" or "fsdp": spread the step over every device (minift.sharding)
+    lora_rank: int = 0  # > 0: train LoRA adapters of this rank on a frozen model (minift.lora); 0: every weight
+    lora_alpha: float = 16.0
+    lora_targets: tuple[str, ...] = L.ALL_PROJECTIONS
 
     def __post_init__(self):
         check_run_length("TrainConfig", self.steps, self.batch_size, self.warmup_steps)
         check_options(self.loss, self.reduction)
+        check_strategy(self.sharding, "TrainConfig.sharding")
+        if self.lora_rank:
+            self.lora  # noqa: B018  (validates the LoRA fields now, not at the first step)
+
+    @property
+    def lora(self) -> L.LoraConfig | None:
+        """The LoRA settings, or None for full fine-tuning."""
+        if not self.lora_rank:
+            return None
+        return L.LoraConfig(self.lora_rank, self.lora_alpha, tuple(self.lora_targets))
 
 
 def check_run_length(where: str, steps: int, batch_size: int, warmup_steps: int) -> None:
@@ -65,6 +81,15 @@ def check_run_length(where: str, steps: int, batch_size: int, warmup_steps: int)
         raise ValueError(f"{where}: steps and batch_size must be >= 1, got {steps} and {batch_size}")
     if not 0 <= warmup_steps < steps:
         raise ValueError(f"{where}: warmup_steps must be in [0, steps={steps}), got {warmup_steps}")
+
+
+def train_optimizer(train: TrainConfig) -> optax.GradientTransformation:
+    """The optimizer a run with these settings trains with (``optim.make_optimizer``)."""
+    return optim.make_optimizer(
+        train.learning_rate, train.steps, train.warmup_steps,
+        weight_decay=train.weight_decay, clip_norm=train.clip_norm,
+        trainable=L.trainable_labels if train.lora else None,  # LoRA: AdamW on the adapters, the rest frozen
+    )
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -148,14 +173,17 @@ def fit(
     The caller's ``params`` are not modified (training runs on a copy: the step donates buffers).
     """
     run_dir = Path(run_dir)
+    mesh = None if train.sharding == "none" else make_mesh()  # every device JAX sees, all hosts'
+    if mesh is not None:
+        check_batch_size(train.batch_size, mesh.devices.size, "TrainConfig.batch_size")
     run_dir.mkdir(parents=True, exist_ok=True)
-    optimizer = optim.make_optimizer(
-        train.learning_rate, train.steps, train.warmup_steps,
-        weight_decay=train.weight_decay, clip_norm=train.clip_norm,
-    )
+    optimizer = train_optimizer(train)
     schedule = optim.learning_rate_schedule(train.learning_rate, train.steps, train.warmup_steps)
-    train_step = make_train_step(config, optimizer, loss=train.loss, reduction=train.reduction, schedule=schedule)
-    eval_step = make_eval_step(config, loss=train.loss, reduction=train.reduction)
+    if train.lora and not L.is_lora_tree(params):
+        raise ValueError("fit: TrainConfig.lora_rank > 0 needs params = minift.lora.with_adapters(params, adapters)")
+    train_step = make_train_step(config, optimizer, loss=train.loss, reduction=train.reduction, schedule=schedule,
+                                 lora=train.lora)
+    eval_step = make_eval_step(config, loss=train.loss, reduction=train.reduction, lora=train.lora)
     meta = {"train": asdict(train), "info": info or {}}
     metrics_path = run_dir / "metrics.jsonl"
 
@@ -170,11 +198,14 @@ def fit(
         _write_history(metrics_path, [r for r in read_history(metrics_path) if r["step"] <= step])
     else:
         _write_history(metrics_path, [])
+    if mesh is not None:  # lay the state out over the devices (a resumed one too); jit follows it
+        params, opt_state = shard_state(params, opt_state, mesh, train.sharding)
+        train_step = keep_layout(train_step, params, opt_state, mesh)
     write_json(run_dir / "run.json", {"model": config.to_dict(), **meta})
 
     def save(at_step: int) -> Path:
         path = ckpt.save_checkpoint(
-            ckpt.checkpoint_path(run_dir, at_step), params=params, opt_state=opt_state,
+            ckpt.checkpoint_path(run_dir, at_step), params=gather(params), opt_state=gather(opt_state),
             step=at_step, rng=jax.random.PRNGKey(train.seed), config=config, metadata=meta,
         )
         ckpt.prune_checkpoints(run_dir, train.keep_checkpoints)
@@ -189,7 +220,7 @@ def fit(
     t0, tokens_seen = time.perf_counter(), 0
     try:
         while step < train.steps:
-            batch = next(stream)
+            batch = next(stream) if mesh is None else shard_batch(next(stream), mesh)  # B split over devices
             new_params, new_opt_state, metrics = train_step(params, opt_state, batch)
             loss_value = float(metrics["loss"])  # waits for the step to finish
             if not math.isfinite(loss_value):
@@ -227,12 +258,21 @@ def fit(
 
 
 def load_model(path: str | Path) -> tuple[Params, ModelConfig]:
-    """Parameters and config of a trained model: a run folder (its newest checkpoint) or a file."""
+    """Parameters and config of a trained model: a run folder (its newest checkpoint) or a file.
+
+    A LoRA run's checkpoint holds the frozen base and the adapters; the model returned is their
+    merge, $W + \\frac{\\alpha}{r}BA$, with the LoRA settings the run recorded.
+    """
     path = ckpt.checkpoint_file(path, "train one with `minift pretrain` or `minift sft`")
     state = ckpt.load_checkpoint(path)
     if state.config_dict is None:
         raise ValueError(f"{path}: the checkpoint stores no model config, so it cannot be loaded as a model")
-    return state.params, ModelConfig.from_dict(state.config_dict)
+    params = state.params
+    if L.is_lora_tree(params):
+        settings = state.metadata.get("train", {})
+        lora = L.LoraConfig(settings["lora_rank"], settings["lora_alpha"], tuple(settings["lora_targets"]))
+        params = L.merge(params["base"], params["lora"], lora)
+    return params, ModelConfig.from_dict(state.config_dict)
 
 
 def run_info(run: str | Path) -> dict:

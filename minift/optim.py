@@ -20,7 +20,7 @@ not by the schedule multiplier alone as in Loshchilov & Hutter.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -147,6 +147,7 @@ def make_optimizer(
     b1: float = 0.9,
     b2: float = 0.95,
     end_lr_ratio: float = 0.1,
+    trainable: Callable[[Params], Params] | None = None,
 ) -> optax.GradientTransformation:
     """The optimizer minift trains with: clip the global gradient norm, then AdamW on a
     warmup + cosine schedule, with weight decay on matrices only.
@@ -154,9 +155,21 @@ def make_optimizer(
     ``b2=0.95`` (not Adam's 0.999) follows GPT-3/Llama: a shorter memory for $v$ reacts faster to
     a sudden gradient spike. Clipping to ``clip_norm`` caps the damage of one bad batch.
     Use ``learning_rate_schedule`` with the same arguments to read the rate at a given step.
+
+    ``trainable`` (e.g. ``minift.lora.trainable_labels``) maps the parameter tree to a tree of
+    labels, ``"frozen"`` or anything else: ``optax.multi_transform`` then runs the chain above on
+    the trainable leaves only (clipping their norm alone, keeping moments for them alone) and
+    ``optax.set_to_zero`` on the frozen ones, which never move.
     """
     schedule = learning_rate_schedule(learning_rate, total_steps, warmup_steps, end_lr_ratio)
-    return optax.chain(
+    chain = optax.chain(
         optax.clip_by_global_norm(clip_norm),
         optax.adamw(schedule, b1=b1, b2=b2, weight_decay=weight_decay, mask=decay_mask),
     )
+    if trainable is None:
+        return chain
+
+    def labels(params: Params) -> Params:
+        return jax.tree.map(lambda label: "frozen" if label == "frozen" else "train", trainable(params))
+
+    return optax.multi_transform({"train": chain, "frozen": optax.set_to_zero()}, labels)

@@ -3,6 +3,9 @@
 * ``pretrain`` — the *base* model of §1: next-token loss on the raw corpus, never an instruction.
 * ``sft``      — instruction tuning (§2, §3.2) from a base run; with ``TrainConfig(loss="lm")``
   the prompt tokens are in the loss too (the §3.2 ablation).
+* ``tune``     — the same for a *real* model: a Hugging Face Llama-layout checkpoint (or a minift
+  run) tuned on a data file through a chat template, every weight or LoRA adapters only, after
+  checking that a step fits in the device's memory.
 
 Each run gets a folder holding ``run.json``, ``metrics.jsonl``, ``loss.png`` and
 ``checkpoints/`` (``minift.loop.fit``); ``minift pretrain`` / ``minift sft`` (in
@@ -11,17 +14,24 @@ Each run gets a folder holding ``run.json``, ``metrics.jsonl``, ``loss.png`` and
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import jax
+import jax.numpy as jnp
 
 from minift import data as D
+from minift import hf_llama
+from minift import lora as L
+from minift.chat import encode_chat, example_messages
 from minift.config import ModelConfig, get_config
-from minift.course.bundled import corpus_texts
-from minift.loop import TrainConfig, TrainResult, fit, load_model
-from minift.model import init_params
-from minift.tokenizer import Tokenizer
+from minift.course.bundled import corpus_texts, default_tokenizer
+from minift.formats import detect_format, load_conversations, load_examples
+from minift.loop import TrainConfig, TrainResult, fit, load_model, run_info, train_optimizer
+from minift.model import count_params, init_params
+from minift.tokenizer import Tokenizer, load_tokenizer
+from minift.train import MemoryPlan, check_memory, device_memory, memory_plan
 
 RUNS_DIR = Path("runs")
 # The demo's budget: ~10 minutes for everything on 2 CPU cores (6.5 measured on the developers'
@@ -86,3 +96,92 @@ def sft(
         info={"phase": "sft", "base": str(base) if base else None, "template": template,
               "examples": len(encoded), "encode_stats": stats._asdict()},
     )
+
+
+class Loaded(NamedTuple):
+    """A model to tune or sample from, with its tokenizer and the chat template it was tuned with."""
+
+    params: dict
+    config: ModelConfig
+    tokenizer: Tokenizer
+    chat_template: str | None  # None: a course model, prompted with its instruction template
+
+
+def load_any(path: str | Path, *, dtype: jnp.dtype | None = None, **overrides) -> Loaded:
+    """A Hugging Face Llama checkpoint folder (``config.json`` + safetensors + tokenizer files), a
+    run ``tune`` made (its tokenizer and chat template come from the run's ``run.json``), or a course
+    run (the bundled tokenizer). ``overrides`` go to the ``ModelConfig`` (execution fields such as
+    ``compute_dtype``, ``attention``, ``remat``); ``dtype`` casts the parameters."""
+    path = Path(path)
+    if (path / "config.json").is_file():
+        params, config = hf_llama.load_hf_llama(path, dtype=dtype or jnp.float32, **overrides)
+        tokenizer, template = load_tokenizer(path), None
+    else:
+        params, config = load_model(path)
+        config = dataclasses.replace(config, **overrides)
+        if dtype is not None:
+            params = jax.tree.map(lambda p: p.astype(dtype), params)
+        info = run_info(path).get("info", {})
+        tokenizer = load_tokenizer(info["init"]) if info.get("init") else default_tokenizer()
+        template = info.get("chat_template")
+    if tokenizer.vocab_size > config.vocab_size:
+        raise ValueError(f"{path}: the tokenizer has {tokenizer.vocab_size} ids but the model only "
+                         f"{config.vocab_size} embeddings; they do not belong together")
+    return Loaded(params, config, tokenizer, template)
+
+
+def tune_buckets(max_len: int) -> tuple[int, ...]:
+    """Length buckets for real data: powers of two from 64 up to ``max_len - 1`` (one compile each)."""
+    longest = max_len - 1  # a row of max_len ids gives max_len - 1 next-token pairs
+    return tuple(b for b in (64, 128, 256, 512, 1024, 2048, 4096) if b < longest) + (longest,)
+
+
+def tune(
+    run_dir: Path, init: Path, train: TrainConfig, *, data: Path, format: str = "auto",
+    chat_template: str = "compact", max_len: int = 512, dtype: jnp.dtype = jnp.float32,
+    overrides: dict | None = None, buckets: Sequence[int] | None = None, resume: bool = False,
+    progress: bool = True, report: Callable[[str], None] = lambda message: None,
+) -> TrainResult:
+    """Instruction-tune the model at ``init`` on ``data`` through ``chat_template`` (§2, §3.2).
+
+    ``format="messages"`` reads multi-turn conversations (the loss on every assistant turn); any
+    other format is read as Examples and turned into one user turn and one assistant turn. With
+    ``train.lora_rank > 0`` only LoRA adapters train (``minift.lora``). Before the first step,
+    ``report`` gets the parameter counts and the memory a step needs, and a ``MemoryError`` stops
+    a run that would not fit in the device's memory. ``buckets``: the padded lengths (one compile
+    each; default ``tune_buckets(max_len)``).
+    """
+    params, config, tokenizer, _ = load_any(init, dtype=dtype, **(overrides or {}))
+    if (detect_format(data) if format == "auto" else format) == "messages":  # any number of turns
+        conversations = load_conversations(data)
+    else:
+        conversations = [example_messages(ex) for ex in load_examples(data, format) if ex.split in ("", "train")]
+    encoded = [e for e in (encode_chat(m, tokenizer, max_len, chat_template) for m in conversations) if e is not None]
+    report(f"{run_dir.name}: {len(encoded)} of {len(conversations)} conversations fit in {max_len} tokens "
+           f"({len(conversations) - len(encoded)} dropped)")
+    if not encoded:
+        raise ValueError(f"{data}: no conversation fits in --max-len {max_len} tokens")
+    if train.lora:
+        params = L.with_adapters(params, L.init_adapters(params, train.lora, jax.random.PRNGKey(train.seed)))
+    buckets = tuple(sorted(buckets or tune_buckets(max_len)))
+    plan = memory_plan(config, train_optimizer(train), train.batch_size, buckets[-1],
+                       jax.tree.leaves(params)[0].dtype, lora=train.lora)
+    report(describe_plan(params, plan, train.lora))
+    check_memory(plan, device_memory())
+    kw = dict(buckets=buckets, pad_id=tokenizer.pad_id)
+    return fit(
+        run_dir, config, params, lambda e: D.batches(encoded, train.batch_size, seed=(train.seed, e), **kw),
+        train, resume=resume, progress=progress,
+        info={"phase": "sft", "init": str(init), "data": str(data), "chat_template": chat_template,
+              "max_len": max_len, "examples": len(encoded)},
+    )
+
+
+def describe_plan(params, plan: MemoryPlan, lora: L.LoraConfig | None) -> str:
+    """One line: parameters (trainable ones), and a step's memory by part, in GiB."""
+    gib = 1024**3
+    n = count_params(params)
+    trainable = L.count_trainable(params["lora"]) if lora else n
+    return (f"{n / 1e6:.1f}M parameters, {trainable / 1e6:.2f}M trained ({100 * trainable / n:.2f}%); a step needs "
+            f"{plan.total / gib:.2f} GiB: parameters {plan.params / gib:.2f}, optimizer {plan.optimizer / gib:.2f}, "
+            f"batch {plan.batch / gib:.3f}, activations and gradients {plan.temporaries / gib:.2f}")

@@ -26,12 +26,14 @@ would overweight micro-batches with few response tokens.
 
 from __future__ import annotations
 
+import os
 from typing import Any, Callable, Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
+from minift import lora as lora_mod
 from minift import loss as losses
 from minift import model
 from minift.config import ModelConfig
@@ -89,7 +91,8 @@ def loss_terms(
 
 
 def loss_and_grad(
-    params: Params, batch: Batch, config: ModelConfig, *, loss: LossKind = "sft", reduction: losses.Reduction = "token"
+    params: Params, batch: Batch, config: ModelConfig, *, loss: LossKind = "sft", reduction: losses.Reduction = "token",
+    lora: lora_mod.LoraConfig | None = None,
 ) -> tuple[jax.Array, Params, jax.Array]:
     """The loss, its gradient and the number of loss tokens, for a batch or K micro-batches.
 
@@ -102,6 +105,10 @@ def loss_and_grad(
 
     so K micro-batches give the gradient of the one full batch (up to float rounding), while only
     one micro-batch's activations are alive at a time.
+
+    With ``lora``, ``params`` is ``{"base", "lora"}`` (``minift.lora.with_adapters``) and the
+    gradient is taken with respect to the adapters alone (the base is a constant of the loss, so
+    no gradient of its 1B weights is ever formed); the returned ``grads`` are the adapters'.
     """
     if batch.tokens.ndim not in (2, 3):
         raise ValueError(f"train: batch.tokens must be (B, T) or (K, B, T), got shape {batch.tokens.shape}.")
@@ -109,9 +116,15 @@ def loss_and_grad(
         batch = jax.tree.map(lambda x: jnp.asarray(x)[None], batch)  # (1, B, T): one micro-batch
 
     def micro_step(micro: Batch):  # -> (grads, total, count, n_tokens) of one micro-batch
-        (total, (count, n_tokens)), grads = jax.value_and_grad(loss_terms, has_aux=True)(
-            params, micro, config, loss, reduction
-        )
+        if lora is None:
+            (total, (count, n_tokens)), grads = jax.value_and_grad(loss_terms, has_aux=True)(
+                params, micro, config, loss, reduction
+            )
+        else:
+            def adapter_loss(adapters: Params):  # W' = W + (alpha / r) B A with W held constant
+                return loss_terms(lora_mod.merge(params["base"], adapters, lora), micro, config, loss, reduction)
+
+            (total, (count, n_tokens)), grads = jax.value_and_grad(adapter_loss, has_aux=True)(params["lora"])
         return grads, total, count, n_tokens
 
     def accumulate(carry, micro: Batch):
@@ -133,6 +146,7 @@ def make_train_step(
     loss: LossKind = "sft",
     reduction: losses.Reduction = "token",
     schedule: optax.Schedule | None = None,
+    lora: lora_mod.LoraConfig | None = None,
 ) -> Callable[[Params, optax.OptState, Batch], tuple[Params, optax.OptState, dict[str, jax.Array]]]:
     """A jit-compiled ``train_step(params, opt_state, batch) -> (params, opt_state, metrics)``.
 
@@ -147,14 +161,20 @@ def make_train_step(
     (global L2 norm before clipping), ``n_tokens`` (target tokens in the loss — response tokens
     for ``"sft"``), and ``learning_rate`` when ``schedule`` (``optim.learning_rate_schedule`` with
     the optimizer's arguments) is given.
+
+    With ``lora`` (``minift.lora``), ``params`` is ``{"base", "lora"}`` and only the adapters get
+    a gradient; ``optimizer`` must leave the base alone (``optim.make_optimizer(..., trainable=
+    lora.trainable_labels)``), and ``grad_norm`` is the adapters' gradient norm.
     """
     check_options(loss, reduction)  # fail now, not at the first call
 
     def train_step(params: Params, opt_state: optax.OptState, batch: Batch | list[Batch]):
         if isinstance(batch, list):
             batch = stack_micro_batches(batch)
-        loss_value, grads, n_tokens = loss_and_grad(params, batch, config, loss=loss, reduction=reduction)
+        loss_value, grads, n_tokens = loss_and_grad(params, batch, config, loss=loss, reduction=reduction, lora=lora)
         metrics = {"loss": loss_value, "grad_norm": optax.tree.norm(grads), "n_tokens": n_tokens}
+        if lora is not None:  # the base's "gradient" is zeros the optimizer ignores (optax.set_to_zero)
+            grads = {"base": jax.tree.map(jnp.zeros_like, params["base"]), "lora": grads}
         if schedule is not None:
             metrics["learning_rate"] = schedule(update_count(opt_state))  # the rate this update uses
         updates, opt_state = optimizer.update(grads, opt_state, params)
@@ -177,7 +197,8 @@ def update_count(opt_state: optax.OptState) -> jax.Array:
 
 
 def make_eval_step(
-    config: ModelConfig, *, loss: LossKind = "sft", reduction: losses.Reduction = "token"
+    config: ModelConfig, *, loss: LossKind = "sft", reduction: losses.Reduction = "token",
+    lora: lora_mod.LoraConfig | None = None,
 ) -> Callable[[Params, Batch], dict[str, jax.Array]]:
     """A jit-compiled ``eval_step(params, batch) -> metrics``: the loss without a gradient.
 
@@ -189,7 +210,7 @@ def make_eval_step(
 
     @jax.jit
     def eval_step(params: Params, batch: Batch) -> dict[str, jax.Array]:
-        total, (count, n_tokens) = loss_terms(params, batch, config, loss, reduction)
+        total, (count, n_tokens) = loss_terms(lora_mod.merged_params(params, lora), batch, config, loss, reduction)
         return {"loss": losses.safe_divide(total, count), "total": total, "count": count, "n_tokens": n_tokens}
 
     return eval_step
@@ -209,23 +230,38 @@ class MemoryPlan(NamedTuple):
 
 
 def memory_plan(config: ModelConfig, optimizer: optax.GradientTransformation, batch_size: int, seq_len: int,
-                param_dtype: jnp.dtype = jnp.float32, *, loss: LossKind = "sft") -> MemoryPlan:
+                param_dtype: jnp.dtype = jnp.float32, *, loss: LossKind = "sft",
+                lora: lora_mod.LoraConfig | None = None) -> MemoryPlan:
     """XLA's own account of a train step's memory, from shapes alone (nothing is allocated).
 
     The step is lowered on ``jax.ShapeDtypeStruct`` stand-ins and compiled; the compiled program's
     ``memory_analysis()`` gives its temporaries, which no formula of activations gets exactly right
     (fusion, remat, and the layer scan all change them). Compiling costs what the first step would.
+    With ``lora``, the parameters are the frozen base plus float32 adapters, and ``optimizer`` is
+    the one that trains the adapters only.
     """
     params = jax.eval_shape(lambda: model.init_params(config, jax.random.PRNGKey(0), dtype=param_dtype))
+    if lora is not None:
+        params = jax.eval_shape(lambda p: lora_mod.with_adapters(p, lora_mod.init_adapters(p, lora, jax.random.PRNGKey(0))),
+                                params)
     opt_state = jax.eval_shape(optimizer.init, params)
     tokens = jax.ShapeDtypeStruct((batch_size, seq_len), jnp.int32)
     batch = Batch(tokens, tokens, jax.ShapeDtypeStruct((batch_size, seq_len), jnp.float32))
-    compiled = make_train_step(config, optimizer, loss=loss).lower(params, opt_state, batch).compile()
+    compiled = make_train_step(config, optimizer, loss=loss, lora=lora).lower(params, opt_state, batch).compile()
 
     def nbytes(tree: Any) -> int:
         return sum(x.size * jnp.dtype(x.dtype).itemsize for x in jax.tree.leaves(tree))
 
     return MemoryPlan(nbytes(params), nbytes(opt_state), nbytes(batch), int(compiled.memory_analysis().temp_size_in_bytes))
+
+
+def device_memory(device: jax.Device | None = None) -> int:
+    """Bytes a train step may use on ``device`` (default: the first): the accelerator's own limit as
+    its allocator reports it, or, on a CPU (which reports none), the machine's physical memory."""
+    stats = (device or jax.devices()[0]).memory_stats()
+    if stats and stats.get("bytes_limit"):
+        return int(stats["bytes_limit"])
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
 def check_memory(plan: MemoryPlan, available: int, where: str = "this device") -> None:

@@ -5,8 +5,8 @@ The layers (each imports only its own and lower ones), from ``../shared/DESIGN.m
 
     face     cli, __main__, commands.*, bench
     studies  evaluate, calibration, seeds, demo, rlhf.sweep, limits.*
-    loops    train, loop, generate, checkpoint, hf_llama, runs, rlhf.reward_model, rlhf.ppo
-    math     config, rope, model, loss, optim, rlhf (the package), rlhf.objectives, rlhf.ppo_objective
+    loops    train, loop, generate, checkpoint, hf_llama, sharding, runs, rlhf.reward_model, rlhf.ppo
+    math     config, rope, lora, model, loss, optim, rlhf (the package), rlhf.objectives, rlhf.ppo_objective
     data     xla_flags, files, tokenizer, data, chat, formats, preferences, course.*
 """
 
@@ -27,9 +27,10 @@ LAYER_OF = {
     "minift.xla_flags": "data",
     "minift.files": "data", "minift.tokenizer": "data", "minift.data": "data", "minift.chat": "data",
     "minift.formats": "data", "minift.preferences": "data",
-    "minift.config": "math", "minift.rope": "math", "minift.model": "math", "minift.loss": "math", "minift.optim": "math",
+    "minift.config": "math", "minift.rope": "math", "minift.lora": "math", "minift.model": "math", "minift.loss": "math", "minift.optim": "math",
     "minift.rlhf": "math", "minift.rlhf.objectives": "math", "minift.rlhf.ppo_objective": "math",
     "minift.train": "loops", "minift.loop": "loops", "minift.generate": "loops", "minift.checkpoint": "loops", "minift.hf_llama": "loops",
+    "minift.sharding": "loops",
     "minift.runs": "loops", "minift.rlhf.reward_model": "loops", "minift.rlhf.ppo": "loops",
     "minift.evaluate": "studies", "minift.calibration": "studies", "minift.demo": "studies", "minift.seeds": "studies", "minift.rlhf.sweep": "studies",
     "minift.cli": "face", "minift.__main__": "face", "minift.bench": "face",

@@ -93,6 +93,21 @@ def test_tokens_after_eos_are_padding_and_masked(model):
     assert generate(params, config, PROMPTS, max_new_tokens=5, eos_id=eos, pad_id=PAD)[0] == []
 
 
+def test_any_of_several_stop_ids_ends_a_row(model):
+    """Llama-3 ends a chat turn with <|eot_id|> and a text with <|end_of_text|>: either must stop a row."""
+    config, params = model
+    tokens, mask = left_pad(PROMPTS, PAD)
+    kw = dict(config=config, max_new_tokens=5, pad_id=PAD)
+    free = generate_tokens(params, tokens, mask, jax.random.PRNGKey(0), eos_id=-1, **kw)
+    first, second = int(free.tokens[0, 0]), int(free.tokens[1, 2])  # row 0 stops at once, row 1 at its 3rd
+    assert second != first and second not in [int(t) for t in free.tokens[1, :2]]  # distinct with this seed
+    out = generate_tokens(params, tokens, mask, jax.random.PRNGKey(0), eos_id=(second, first), **kw)
+    np.testing.assert_array_equal(np.asarray(out.mask[0]), [1, 0, 0, 0, 0])
+    np.testing.assert_array_equal(np.asarray(out.mask[1]), [1, 1, 1, 0, 0])
+    rows = generate(params, config, PROMPTS, max_new_tokens=5, eos_id=(second, first), pad_id=PAD)
+    assert rows[0] == [] and rows[1] == [int(t) for t in free.tokens[1, :2]]  # the stop id itself is cut
+
+
 def test_filters_keep_only_allowed_tokens():
     logits = jnp.log(jnp.asarray([[0.5, 0.3, 0.15, 0.05]]))
     top2 = filter_logits(logits, Sampling(temperature=1.0, top_k=2))

@@ -1,13 +1,15 @@
-"""``minift chat``: a tiny REPL with an instruction-tuned model; 'instruction || input' adds an input."""
+"""``minift chat``: a tiny REPL with an instruction-tuned model; 'instruction || input' adds an input.
+
+With a chat template (a model tuned by ``minift sft --init``, or ``--chat-template``) the whole
+conversation so far is the prompt; with the course's instruction template each turn stands alone.
+"""
 
 from __future__ import annotations
 
 import argparse
 
-from minift import data as D
-from minift.commands.common import add_sampling_arguments, reply
-from minift.course.bundled import default_tokenizer
-from minift.loop import load_model, run_template
+from minift.commands.common import add_sampling_arguments, chat_template_of, instruction_ids, reply
+from minift.runs import load_any
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -15,11 +17,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    tok = default_tokenizer()
-    params, config = load_model(args.model)
-    template = args.template or run_template(args.model, D.COURSE_TEMPLATE)
-    print(f"minift chat with {args.model} ({template} template). Type an instruction; "
-          "'instruction || input' adds an input; an empty line or Ctrl-D quits.")
+    model = load_any(args.model)
+    template = chat_template_of(model, args)
+    print(f"minift chat with {args.model} ({template or args.template or 'its instruction'} template). Type an "
+          "instruction; 'instruction || input' adds an input; an empty line or Ctrl-D quits.")
+    history: list[dict[str, str]] = []
     while True:
         try:
             line = input("> ").strip()
@@ -27,7 +29,8 @@ def run(args: argparse.Namespace) -> int:
             break
         if not line:
             break
-        instruction, _, inp = (part.strip() for part in line.partition("||"))
-        ids = tok.encode(D.format_prompt(D.Example(instruction, inp, ""), template), bos=True)
-        print(reply(params, config, tok, ids, args))
+        history = (history if template else []) + [{"role": "user", "content": line}]
+        answer = reply(model, instruction_ids(model, args, history), args)
+        history.append({"role": "assistant", "content": answer})
+        print(answer)
     return 0

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from minift import data as D
-from minift.commands.common import add_sampling_arguments, reply
-from minift.course.bundled import default_tokenizer
-from minift.loop import load_model, run_template
+from minift.commands.common import add_sampling_arguments, instruction_ids, reply
+from minift.runs import load_any
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -20,12 +18,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if (args.instruction is None) == (args.prompt is None):
         raise ValueError("give exactly one of --instruction (templated) or --prompt (raw text)")
-    tok = default_tokenizer()
-    params, config = load_model(args.model)
+    model = load_any(args.model)
     if args.prompt is not None:
-        ids = tok.encode(args.prompt, bos=True)
+        ids = model.tokenizer.encode(args.prompt, bos=True)
     else:
-        template = args.template or run_template(args.model, D.COURSE_TEMPLATE)
-        ids = tok.encode(D.format_prompt(D.Example(args.instruction, args.input, ""), template), bos=True)
-    print(reply(params, config, tok, ids, args))
+        content = f"{args.instruction} || {args.input}" if args.input else args.instruction
+        ids = instruction_ids(model, args, [{"role": "user", "content": content}])
+    print(reply(model, ids, args))
     return 0
