@@ -9,11 +9,14 @@ RoPE with the same theta, grouped-query attention through SDPA, SwiGLU, tied or 
 biases): the architecture minift's parameter tree maps onto one-to-one. The train step is what
 minift's ``make_train_step`` does: forward, mean token cross-entropy, backward, global-norm
 clipping at 1.0, ``torch.optim.AdamW`` (the same betas, eps and weight decay as
-``minift.optim.make_optimizer``), in float32.
+``minift.optim.make_optimizer``), in float32 -- or, with ``dtype="bfloat16"``, float32 master
+weights under ``torch.autocast`` to bfloat16, minift's ``compute_dtype="bfloat16"``. On the GPU when
+PyTorch sees one (timed after ``torch.cuda.synchronize``), else on the CPU.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 import numpy as np
@@ -36,18 +39,30 @@ def llama_from_config(config, attention: str = "sdpa") -> LlamaForCausalLM:
     return LlamaForCausalLM(hf).float().train()
 
 
+def device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def synchronize() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
 def time_train_step(config, batch_size: int, seq_len: int, steps: int, compile: bool = False,
-                    lr: float = 1e-3, weight_decay: float = 0.1) -> dict:
+                    lr: float = 1e-3, weight_decay: float = 0.1, dtype: str = "float32") -> dict:
     """Median seconds per step after one warm-up step (which, with ``compile``, compiles)."""
     torch.manual_seed(0)
-    net = llama_from_config(config)
+    net = llama_from_config(config).to(device())
     opt = torch.optim.AdamW(net.parameters(), lr=lr, betas=(0.9, 0.95), eps=1e-8, weight_decay=weight_decay)
-    tokens = torch.randint(4, config.vocab_size, (batch_size, seq_len))
+    tokens = torch.randint(4, config.vocab_size, (batch_size, seq_len), device=device())
     targets = torch.roll(tokens, -1, dims=1)
+    autocast = (torch.autocast(device(), dtype=torch.bfloat16) if dtype == "bfloat16"
+                else contextlib.nullcontext())
 
     def step():
-        logits = net(input_ids=tokens).logits  # (B, T, V)
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+        with autocast:
+            logits = net(input_ids=tokens).logits  # (B, T, V)
+            loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), targets.reshape(-1))
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
         opt.step()
@@ -57,11 +72,13 @@ def time_train_step(config, batch_size: int, seq_len: int, steps: int, compile: 
     run = torch.compile(step) if compile else step
     t0 = time.perf_counter()
     run()
+    synchronize()
     compile_s = time.perf_counter() - t0
     times = []
     for _ in range(steps):
         t0 = time.perf_counter()
         run()
+        synchronize()
         times.append(time.perf_counter() - t0)
     sec = float(np.median(times))
     return {"compile_s": compile_s, "step_s": sec, "tokens_per_s": batch_size * seq_len / sec}

@@ -304,9 +304,10 @@ def main(argv: list[str] | None = None) -> int:
     if torch_llama is not None:
         best = min(r["step_s"] for r in results.values())
         for compiled in (False,) if args.no_torch_compile else (False, True):
-            t = torch_llama.time_train_step(config, args.batch, args.seq, args.steps, compile=compiled)
+            t = torch_llama.time_train_step(config, args.batch, args.seq, args.steps, compile=compiled,
+                                            dtype=args.dtype)
             name = "torch.compile" if compiled else "PyTorch eager"
-            print(f"  {name:<14} (transformers Llama, float32, AdamW, clipping): {t['step_s'] * 1e3:8.1f} ms/step, "
+            print(f"  {name:<14} (transformers Llama, {args.dtype}, AdamW, clipping): {t['step_s'] * 1e3:8.1f} ms/step, "
                   f"{t['tokens_per_s']:10.0f} tok/s (first step {t['compile_s']:.1f} s); "
                   f"minift / {name}: {t['step_s'] / best:.2f}x")
     return 0
