@@ -143,3 +143,19 @@ def test_tune_buckets_end_at_the_longest_pair():
     assert tune_buckets(513) == (64, 128, 256, 512)
     assert tune_buckets(300) == (64, 128, 256, 299)
     assert tune_buckets(40) == (39,)
+
+
+def test_export_a_course_run_then_tune_it_as_a_real_model(tmp_path, course_tokenizer, data):
+    """The README's path from the course model to a real one: course run -> HF folder -> sft --init."""
+    base, exported, tuned = tmp_path / "base", tmp_path / "course-hf", tmp_path / "tuned"
+    assert main(["pretrain", "--preset", "tiny", "--seq-len", "32", "--out", str(base), "--steps", "2",
+                 "--warmup", "0", "--batch-size", "4", "--no-progress"]) == 0
+    assert main(["export", "--model", str(base), "--out", str(exported)]) == 0
+    params, config = runs.load_model(base)
+    reloaded, reloaded_config = hf_llama.load_hf_llama(exported)
+    assert reloaded_config == config
+    for a, b in zip(jax.tree.leaves(reloaded), jax.tree.leaves(params)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert load_tokenizer(exported).vocab_size == course_tokenizer.vocab_size  # its tokenizer.model came along
+    assert main(["sft", "--init", str(exported), "--data", str(data[0]), "--out", str(tuned), *TRAIN]) == 0
+    assert json.loads((tuned / "run.json").read_text())["info"]["chat_template"] == "compact"
