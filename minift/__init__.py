@@ -9,7 +9,7 @@ Modules are layered; each imports only its own layer and the ones below it (the 
 table lists them; tests/test_architecture.py checks it):
 
     face     cli, __main__, commands.*, bench
-    studies  evaluate, calibration, seeds, demo, rlhf.sweep
+    studies  evaluate, calibration, seeds, demo, rlhf.sweep, exercises
     loops    train, loop, generate, checkpoint, hf_llama, sharding, runs, rlhf.reward_model, rlhf.ppo
     math     config, rope, lora, model, loss, optim, rlhf.objectives, rlhf.ppo_objective
     data     xla_flags, files, tokenizer, data, chat, formats, preferences, course.*

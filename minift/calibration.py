@@ -88,7 +88,7 @@ def reliability_bins(confidence: Sequence[float], correct: Sequence[bool], n_bin
 
 
 def expected_calibration_error(confidence: Sequence[float], correct: Sequence[bool], n_bins: int = 10) -> float:
-    r"""Expected calibration error (Guo et al. 2017): the gap between being sure and being right.
+    r"""Expected calibration error (§5; Guo et al. 2017): the gap between being sure and being right.
 
     $$\mathrm{ECE}=\sum_{b=1}^{B}\frac{n_b}{n}\,\big\lvert\mathrm{acc}_b-\mathrm{conf}_b\big\rvert$$
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import jax
 import pytest
 
+from minift import exercises
 from minift.course.bundled import default_tokenizer
 
 # Silent broadcasting between (B, T) and (B,) is a classic source of wrong losses: make it an error.
@@ -51,3 +53,42 @@ def x64():
     """float64 inside the test only (jax.enable_x64 is a context manager in JAX 0.10)."""
     with jax.enable_x64(True):
         yield
+
+
+# --- exercise mode: `minift grade` runs the equation tests with a student's function (minift.exercises) ---
+GRADE_RESULTS: list[dict] = []
+
+
+@pytest.fixture(autouse=True)
+def _student_function(request):
+    """Under ``minift grade`` (MINIFT_GRADE=<folder>), the student's function replaces minift's
+    for the duration of each test that grades it; otherwise this does nothing."""
+    folder = os.environ.get("MINIFT_GRADE")
+    exercise = exercises.exercise_of_test(request.node.nodeid) if folder else None
+    if exercise is None:
+        yield
+        return
+    fn = getattr(exercises.load_student_module(folder, exercise.module), exercise.name)
+    with exercises.patched(exercise, fn, extra=(request.module,)):
+        yield
+
+
+def pytest_runtest_logreport(report):
+    if not os.environ.get("MINIFT_GRADE_REPORT") or (report.when != "call" and report.passed):
+        return
+    message = ""
+    if report.failed:
+        crash = getattr(report.longrepr, "reprcrash", None)
+        message = (crash.message if crash else str(report.longrepr)).strip().splitlines()[0][:300]
+    GRADE_RESULTS.append({"nodeid": report.nodeid, "outcome": report.outcome, "message": message})
+
+
+def pytest_sessionfinish(session):
+    path = os.environ.get("MINIFT_GRADE_REPORT")
+    if path:
+        # A test that failed in setup (the student's file does not import) has no "call" report.
+        outcome: dict[str, dict] = {}
+        for r in GRADE_RESULTS:
+            if r["nodeid"] not in outcome or r["outcome"] == "failed":
+                outcome[r["nodeid"]] = r
+        Path(path).write_text(json.dumps(list(outcome.values())), encoding="utf-8")

@@ -4,7 +4,7 @@ alone parses arguments and prints, small modules, and the README's module table 
 The layers (each imports only its own and lower ones), from ``../shared/DESIGN.md``:
 
     face     cli, __main__, commands.*, bench
-    studies  evaluate, calibration, seeds, demo, rlhf.sweep, limits.*
+    studies  evaluate, calibration, seeds, demo, rlhf.sweep, exercises, limits.*
     loops    train, loop, generate, checkpoint, hf_llama, sharding, runs, rlhf.reward_model, rlhf.ppo
     math     config, rope, lora, model, loss, optim, rlhf (the package), rlhf.objectives, rlhf.ppo_objective
     data     xla_flags, files, tokenizer, data, chat, formats, preferences, course.*
@@ -32,7 +32,7 @@ LAYER_OF = {
     "minift.train": "loops", "minift.loop": "loops", "minift.generate": "loops", "minift.checkpoint": "loops", "minift.hf_llama": "loops",
     "minift.sharding": "loops",
     "minift.runs": "loops", "minift.rlhf.reward_model": "loops", "minift.rlhf.ppo": "loops",
-    "minift.evaluate": "studies", "minift.calibration": "studies", "minift.demo": "studies", "minift.seeds": "studies", "minift.rlhf.sweep": "studies",
+    "minift.evaluate": "studies", "minift.calibration": "studies", "minift.demo": "studies", "minift.seeds": "studies", "minift.rlhf.sweep": "studies", "minift.exercises": "studies",
     "minift.cli": "face", "minift.__main__": "face", "minift.bench": "face",
 }
 PREFIX_LAYER = {"minift.course": "data", "minift.commands": "face", "minift.limits": "studies"}

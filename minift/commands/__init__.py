@@ -18,5 +18,7 @@ COMMANDS: dict[str, str] = {
     "rm": "train the reward model on preference pairs (§4)",
     "ppo": "PPO with a KL penalty against the SFT model (§4); --sweep runs the β sweep",
     "demo": "the end-to-end demo (what `make demo` runs)",
+    "exercises": "exercise mode: write the equation functions yourself (stubs in exercises/)",
+    "grade": "score your exercise functions with minift's own gradient and equation tests",
     "limits": "the limits of §5, measured: confidence where the model knows nothing (calibration)",
 }

@@ -34,7 +34,7 @@ def gae(
     rewards: Float[Array, "B T"], values: Float[Array, "B T"], mask: Real[Array, "B T"],
     gamma: float = 1.0, lam: float = 0.95,
 ) -> tuple[Float[Array, "B T"], Float[Array, "B T"]]:
-    r"""Generalised advantage estimation (Schulman et al. 2016, eq. 16), per token of each response.
+    r"""Generalised advantage estimation (Schulman et al. 2016, eq. 16), per token of each response (§4).
 
     $$\delta_t = r_t + \gamma\, m_{t+1} V_{t+1} - V_t, \qquad
       \hat A_t = m_t\big(\delta_t + \gamma\lambda\, m_{t+1}\hat A_{t+1}\big), \qquad

@@ -1,0 +1,310 @@
+"""Exercise mode: the student writes the equations, and minift's own tests grade them.
+
+Every function listed in ``EXERCISES`` is one equation of the article (§3.1–§5). ``write_stubs``
+generates, from the library's source, a student file per module with each function's signature
+and docstring (the equation, the shapes, the hints) and a body that only raises
+``NotImplementedError`` -- generated each time, so the stubs can never drift from the library.
+The student fills the bodies in; then
+
+* ``minift grade`` (``make grade``) runs the tests that check each equation -- the same tests
+  that check minift -- with the student's function put in place of the library's during its
+  tests only (``patched``), and prints a score per function and the first check that failed, in
+  words (the test's name: "prompt positions get exactly zero gradient"). The library scores 100%,
+  an untouched stub 0%, and a stub that raises or a file that does not import only fails tests.
+* ``install()`` (the first code cell of every notebook) does the same for a whole notebook when
+  ``MINIFT_EXERCISES=<folder>`` is set: each function the student has written replaces the
+  library's everywhere in minift, so the notebook trains with the student's loss and draws the
+  student's own gradients. Functions still left as stubs stay minift's.
+
+A student function replaces the library's in every minift module that holds it (``from
+minift.loss import token_log_probs`` copies the reference into the importing module), so
+library code that calls it -- the train step calling ``token_log_probs`` -- runs the student's.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import importlib.util
+import inspect
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from types import ModuleType
+from typing import Callable, Iterator, NamedTuple
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_FOLDER = Path("exercises")
+NOT_WRITTEN = "write this function: the docstring has the equation, the shapes and hints"
+
+
+class Exercise(NamedTuple):
+    """One function to write, where it sits in the course, and the tests that grade it."""
+
+    module: str  # e.g. "minift.loss"
+    name: str  # e.g. "sft_loss"
+    section: str  # the article's section
+    notebook: str  # the notebook that uses it
+    minutes: int  # expected time for a student who has read the section
+    tests: tuple[str, ...]  # "file.py::test_name" under tests/ (every parametrisation counts)
+    mistake: str  # the common mistake its tests catch
+
+    @property
+    def key(self) -> str:
+        return f"{self.module}.{self.name}"
+
+
+EXERCISES: tuple[Exercise, ...] = (
+    Exercise("minift.loss", "token_log_probs", "§3.1", "01", 15,
+             ("test_loss.py::test_token_log_probs_matches_loop_reference", "test_loss.py::test_stable_at_huge_logits"),
+             "log(softmax(z)) instead of a log-softmax: inf/NaN once logits are large"),
+    Exercise("minift.loss", "sequence_log_prob", "§3.1", "01", 10,
+             ("test_loss.py::test_sequence_log_prob_is_log_of_product_of_probabilities",),
+             "summing the padding positions too (forgetting the mask)"),
+    Exercise("minift.loss", "sft_loss", "§3.2", "02", 25,
+             ("test_loss.py::test_sft_loss_matches_loop_reference",
+              "test_loss.py::test_reductions_differ_for_unequal_lengths_and_agree_for_equal",
+              "test_loss.py::test_all_masked_batch_gives_zero_loss_and_zero_finite_grads",
+              "test_loss.py::test_gradient_matches_closed_form",
+              "test_loss.py::test_prompt_positions_get_exactly_zero_gradient"),
+             "prompt tokens left in the loss; a bare .mean() over padding; 0/0 = NaN on an all-masked batch"),
+    Exercise("minift.optim", "gradient_descent", "§3.3", "03", 5,
+             ("test_optim.py::test_gradient_descent_is_theta_minus_lr_grad",
+              "test_optim.py::test_gradient_descent_lowers_a_quadratic"),
+             "adding the gradient instead of subtracting it"),
+    Exercise("minift.optim", "adamw_update", "§3.3", "03", 30,
+             ("test_optim.py::test_hand_written_adamw_matches_optax_over_100_steps",
+              "test_optim.py::test_adamw_first_step_is_lr_times_sign_of_gradient"),
+             "no bias correction; weight decay added to the gradient (L2) instead of decoupled"),
+    Exercise("minift.rlhf.objectives", "bradley_terry_loss", "§4", "05", 15,
+             ("test_rlhf_objectives.py::test_bradley_terry_matches_float64_reference",
+              "test_rlhf_objectives.py::test_bradley_terry_gradient_is_closed_form",
+              "test_rlhf_objectives.py::test_bradley_terry_stable_at_huge_margins"),
+             "-log(sigmoid(m)) written literally: log(0) = -inf for a large negative margin"),
+    Exercise("minift.rlhf.objectives", "kl_estimate", "§4", "05", 25,
+             ("test_rlhf_objectives.py::test_unbiased_estimators_match_exact_kl_monte_carlo",
+              "test_rlhf_objectives.py::test_k3_is_never_negative",
+              "test_rlhf_objectives.py::test_k1_and_k3_are_exactly_unbiased",
+              "test_rlhf_objectives.py::test_kl_of_policy_with_itself_is_exactly_zero",
+              "test_rlhf_objectives.py::test_k3_loss_gradient_is_gradient_of_reverse_kl"),
+             "the log-ratio the wrong way round (log q/p for log p/q); a k3 that can go negative"),
+    Exercise("minift.rlhf.objectives", "per_token_rewards", "§4", "05", 20,
+             ("test_rlhf_objectives.py::test_per_token_rewards_on_ragged_masks",
+              "test_rlhf_objectives.py::test_per_token_rewards_carry_no_gradient_and_reject_negative_beta"),
+             "the reward R(x, y) put on the last column instead of each answer's last real token"),
+    Exercise("minift.rlhf.ppo_objective", "gae", "§4", "05", 25,
+             ("test_rlhf_ppo_objective.py::test_gae_matches_loop_on_ragged_masks",
+              "test_rlhf_ppo_objective.py::test_gae_lambda_one_is_reward_to_go_minus_value"),
+             "bootstrapping from the value of a padding position after the answer has ended"),
+    Exercise("minift.rlhf.ppo_objective", "ppo_clip_loss", "§4", "05", 20,
+             ("test_rlhf_ppo_objective.py::test_ppo_clip_loss_matches_reference",
+              "test_rlhf_ppo_objective.py::test_ppo_at_ratio_one_loss_is_minus_mean_advantage_but_gradient_is_not_zero",
+              "test_rlhf_ppo_objective.py::test_ppo_gradient_is_zero_exactly_in_the_clipped_region",
+              "test_rlhf_ppo_objective.py::test_ppo_padding_gets_no_gradient_and_changes_nothing"),
+             "max instead of min (the surrogate must be pessimistic); averaging over padding"),
+    Exercise("minift.calibration", "expected_calibration_error", "§5", "06", 15,
+             ("test_calibration.py::test_ece_by_hand", "test_calibration.py::test_pool_bins_equals_binning_the_pooled_answers"),
+             "an unweighted mean over bins (each bin must weigh n_b / n); empty bins counted"),
+)
+
+
+# Names a student file does not import: library helpers that would do an exercise's work for it.
+HIDDEN = {"minift.loss": {"nll_sum_and_count", "lm_loss"}}
+
+
+def student_file(folder: str | os.PathLike, module: str) -> Path:
+    """``exercises/loss.py`` for ``minift.loss``, ``exercises/rlhf_objectives.py`` for ``minift.rlhf.objectives``."""
+    return Path(folder) / (module.removeprefix("minift.").replace(".", "_") + ".py")
+
+
+def _module_source(module: str) -> tuple[str, ast.Module]:
+    source = inspect.getsource(importlib.import_module(module))
+    return source, ast.parse(source)
+
+
+def stub_source(module: str, *, solutions: bool = False) -> str:
+    """The student file of ``module``: its imports, its other names, and one stub per exercise in it
+    (with ``solutions``, the library's own bodies instead: the teacher's answer key)."""
+    source, tree = _module_source(module)
+    mine = [ex for ex in EXERCISES if ex.module == module]
+    names = {ex.name for ex in mine}
+    lines = source.splitlines()
+    imports, others, stubs = [], [], []
+    for node in tree.body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            imports.append(ast.get_source_segment(source, node))
+        elif isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name not in names | (set() if solutions else HIDDEN.get(module, set())):
+            others.append(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            others += [t.id for t in targets if isinstance(t, ast.Name)]
+    for ex in mine:
+        node = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == ex.name)
+        first = min([node.lineno] + [d.lineno for d in node.decorator_list])
+        if solutions:
+            stubs.append("\n".join(lines[first - 1:node.end_lineno]) + "\n")
+            continue
+        doc_end = node.body[0].end_lineno  # the docstring: every exercise function has one
+        stubs.append("\n".join(lines[first - 1:doc_end]) + f'\n    raise NotImplementedError("{NOT_WRITTEN}")\n')
+    header = (f'"""Your exercises from ``{module}`` ({", ".join(sorted(names))}).\n\n'
+              f"Write each function's body; the docstring holds the equation and the shapes. Check with\n"
+              f"``minift grade``; run the notebooks with ``MINIFT_EXERCISES=<this folder>`` to use your own.\n"
+              f'Generated by ``minift exercises`` from minift\'s source: the other names of the module are\n'
+              f'imported below for you to use; the solutions are not.\n"""\n')
+    helpers = f"from {module} import {', '.join(sorted(others))}  # noqa: F401\n" if others else ""
+    return header + "\n".join(imports) + "\n" + helpers + "\n\n" + "\n\n".join(stubs)
+
+
+def write_stubs(folder: str | os.PathLike = DEFAULT_FOLDER, *, force: bool = False) -> list[Path]:
+    """Write one student file per module; an existing file is kept (a student's work is never
+    overwritten) unless ``force``. Returns the files written."""
+    written = []
+    for module in dict.fromkeys(ex.module for ex in EXERCISES):
+        path = student_file(folder, module)
+        if path.exists() and not force:
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(stub_source(module), encoding="utf-8")
+        written.append(path)
+    return written
+
+
+def load_student_module(folder: str | os.PathLike, module: str) -> ModuleType:
+    """The student's file for ``module``, imported from its path (a fresh module each call)."""
+    path = student_file(folder, module)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such exercise file; create the stubs with `minift exercises`")
+    spec = importlib.util.spec_from_file_location(f"minift_exercises.{path.stem}", path)
+    student = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(student)
+    return student
+
+
+def is_written(fn: Callable) -> bool:
+    """False for a stub whose body is still only ``raise NotImplementedError(...)``."""
+    node = ast.parse(inspect.getsource(fn).strip()).body[0]
+    body = node.body[1:] if ast.get_docstring(node) is not None else node.body
+    return not (len(body) == 1 and isinstance(body[0], ast.Raise)
+                and "NotImplementedError" in ast.unparse(body[0]))
+
+
+@contextmanager
+def patched(exercise: Exercise, fn: Callable, extra: tuple[ModuleType, ...] = ()) -> Iterator[None]:
+    """``fn`` in place of the library's function in every loaded minift module (and ``extra``), then back."""
+    original = getattr(importlib.import_module(exercise.module), exercise.name)
+    places = [m for name, m in list(sys.modules.items()) if name == "minift" or name.startswith("minift.")]
+    swapped = []
+    for namespace in places + list(extra):
+        for attr, value in list(vars(namespace).items()):
+            if value is original:
+                setattr(namespace, attr, fn)
+                swapped.append((namespace, attr))
+    try:
+        yield
+    finally:
+        for namespace, attr in swapped:
+            setattr(namespace, attr, original)
+
+
+_INSTALLED: list = []  # the patches install() made, for uninstall()
+
+
+class Installed(NamedTuple):
+    """What ``install`` did: the functions now the student's, and those still minift's."""
+
+    yours: list[str]
+    minift: list[str]
+
+
+def install(folder: str | os.PathLike | None = None) -> Installed:
+    """Exercise mode for a notebook: with ``MINIFT_EXERCISES=<folder>`` (or ``folder``), every
+    function the student has written replaces minift's for the rest of the process. Without
+    either, nothing changes. A student file that does not import raises its own error."""
+    folder = folder or os.environ.get("MINIFT_EXERCISES")
+    if not folder:
+        return Installed([], [ex.name for ex in EXERCISES])
+    if not Path(folder).is_dir() and (REPO / folder).is_dir():
+        folder = REPO / folder  # Jupyter runs a notebook in notebooks/; "exercises" means the repository's
+    yours, library = [], []
+    students: dict[str, ModuleType] = {}
+    for ex in EXERCISES:
+        if ex.module not in students:
+            students[ex.module] = load_student_module(folder, ex.module)
+        fn = getattr(students[ex.module], ex.name)
+        if is_written(fn):
+            patch = patched(ex, fn)
+            patch.__enter__()  # kept in place: the notebook runs with it from now on
+            _INSTALLED.append(patch)
+            yours.append(ex.name)
+        else:
+            library.append(ex.name)
+    return Installed(yours, library)
+
+
+def uninstall() -> None:
+    """Put minift's own functions back (undo every ``install``)."""
+    while _INSTALLED:
+        _INSTALLED.pop().__exit__(None, None, None)
+
+
+def exercise_of_test(nodeid: str) -> Exercise | None:
+    """The exercise a test (a pytest node id such as ``tests/test_loss.py::test_x[token]``) grades."""
+    test = nodeid.split("[")[0].removeprefix("tests/")
+    return next((ex for ex in EXERCISES if test in ex.tests), None)
+
+
+class Score(NamedTuple):
+    exercise: Exercise
+    passed: int
+    total: int
+    first_failure: str  # "" when every check passed
+
+    @property
+    def fraction(self) -> float:
+        return self.passed / self.total if self.total else 0.0
+
+
+def in_words(nodeid: str) -> str:
+    """A test's name as the check it makes: ``test_prompt_positions_get_exactly_zero_gradient[token]``
+    -> ``prompt positions get exactly zero gradient (token)``."""
+    name, _, params = nodeid.split("::")[-1].partition("[")
+    words = name.removeprefix("test_").replace("_", " ")
+    return f"{words} ({params.rstrip(']')})" if params else words
+
+
+def grade(folder: str | os.PathLike | None, names: tuple[str, ...] = (), timeout: float = 900) -> list[Score]:
+    """Run each exercise's tests with the student's function from ``folder`` in place of minift's
+    (``folder=None``: minift's own, which must score 100%). One pytest process for all of them; a
+    student function that raises, returns garbage or does not import fails its tests, never the grader."""
+    tests_dir = REPO / "tests"
+    if not tests_dir.is_dir():
+        raise FileNotFoundError(f"{tests_dir}: minift grade runs the repository's tests; use a clone of the repository")
+    chosen = [ex for ex in EXERCISES if not names or ex.name in names]
+    unknown = sorted(set(names) - {ex.name for ex in EXERCISES})
+    if unknown:
+        raise ValueError(f"unknown exercise(s) {unknown}; the exercises are {[ex.name for ex in EXERCISES]}")
+    with tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "report.json"
+        env = {**os.environ, "MINIFT_GRADE_REPORT": str(report), "MINIFT_GRADE": str(Path(folder).resolve()) if folder else ""}
+        args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--no-header",
+                *(f"tests/{t}" for ex in chosen for t in ex.tests)]
+        subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+        if not report.is_file():
+            raise RuntimeError("the grader's pytest run wrote no report: run `pytest tests/test_loss.py` to see why")
+        results = json.loads(report.read_text(encoding="utf-8"))
+    scores = []
+    for ex in chosen:
+        mine = [r for r in results if exercise_of_test(r["nodeid"]) == ex]
+        failed = [r for r in mine if r["outcome"] != "passed"]
+        first = ""
+        if failed:
+            message = failed[0]["message"]
+            if message.startswith("NotImplementedError"):
+                message = "not written yet (the body still raises NotImplementedError)"
+            first = f"{in_words(failed[0]['nodeid'])}: {message}"
+        scores.append(Score(ex, len(mine) - len(failed), len(mine), first))
+    return scores
