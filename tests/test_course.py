@@ -298,3 +298,14 @@ def test_default_tokenizer_matches_the_course_data(tmp_path):
     assert Path(rebuilt.path).read_bytes() == (bundled.SAMPLES_DIR / bundled.TOKENIZER_FILE).read_bytes(), (
         "data/samples/tokenizer.model is out of date: run `python -m minift tokenizer --train`"
     )
+
+
+def test_course_model_is_found_only_once_trained(tmp_path, monkeypatch):
+    from minift.course.bundled import course_model
+
+    monkeypatch.setenv("MINIFT_COURSE_MODELS", str(tmp_path))
+    assert course_model("sft") is None  # `make course-models` not run: notebooks train their own
+    (tmp_path / "sft" / "checkpoints").mkdir(parents=True)
+    assert course_model("sft") is None  # a folder without a checkpoint is not a model
+    (tmp_path / "sft" / "checkpoints" / "step_00001600.safetensors").write_bytes(b"")
+    assert course_model("sft") == tmp_path / "sft"

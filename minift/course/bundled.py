@@ -23,6 +23,8 @@ from minift.tokenizer import DEFAULT_VOCAB_SIZE, Tokenizer, train_tokenizer
 
 # <repo>/data/samples: the course data, and the tokenizer trained on it.
 SAMPLES_DIR = Path(__file__).resolve().parents[2] / "data" / "samples"
+# Where `make course-models` trains the course's base, SFT and reward models (MINIFT_COURSE_MODELS overrides).
+COURSE_MODELS_DIR = Path(__file__).resolve().parents[2] / "runs" / "course"
 CORPUS_FILE = "corpus.txt"
 INSTRUCTIONS_FILE = "instructions.jsonl"
 OOD_FILE = "ood.jsonl"
@@ -74,6 +76,13 @@ def corpus_texts(samples_dir: str | os.PathLike = SAMPLES_DIR) -> list[str]:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: the course corpus is missing; regenerate it with `minift data`")
     return read_lines(path, "course corpus")
+
+
+def course_model(name: str) -> Path | None:
+    """``runs/course/<name>`` (``base``, ``sft`` or ``rm``) once ``make course-models`` has trained it,
+    else None: notebooks 04-06 then load it instead of training one during the class."""
+    folder = Path(os.environ.get("MINIFT_COURSE_MODELS") or COURSE_MODELS_DIR) / name
+    return folder if any((folder / "checkpoints").glob("step_*.safetensors")) else None
 
 
 def default_tokenizer() -> Tokenizer:

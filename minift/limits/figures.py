@@ -33,9 +33,12 @@ def hallucination(agg: dict, path: Path) -> Path:
     for i, when in enumerate(("before", "after")):
         stats = [v[when] for k, v in agg.items() if not k.endswith("ece")]
         _errorbar(ax, [j + 0.15 * (i - 0.5) for j in range(len(stats))], stats, ls="none",
-                  label=f"{when} adding 'I don't know' examples", color=f"C{i}")
+                  label=f"{('trước', 'sau')[i]} khi thêm ví dụ 'Tôi không biết' "
+                        f"({when} adding 'I don't know' examples)", color=f"C{i}")
     ax.set_xticks(range(len(names)), [n.replace(": ", ":\n") for n in names], fontsize=7)
-    ax.set(ylabel="%", ylim=(-2, 102), title="§5 hallucination: declining the unanswerable, and what it costs")
+    ax.set(ylabel="%", ylim=(-2, 102),
+           title="§5 ảo giác (hallucination): từ chối câu không trả lời được, và cái giá phải trả\n"
+                 "(declining the unanswerable, and what it costs)")
     ax.legend(fontsize=8)
     return _save(fig, path)
 
@@ -45,11 +48,14 @@ def bias(agg: dict, path: Path) -> Path:
     ax = fig.subplots()
     steps = [r["step"] for r in agg["by_step"]]
     for i, mode in enumerate(("greedy", "sampled")):
-        _errorbar(ax, steps, [r[mode] for r in agg["by_step"]], label=f"model, {mode}", color=f"C{i}")
-    ax.axhline(100 * agg["data_rate"], color="k", ls="--", lw=1, label="training labels (annotator skew)")
-    ax.axhline(50, color="gray", ls=":", lw=1, label="no skew")
-    ax.set(xlabel="training step", ylabel="'positive' on ambiguous reviews (%)", ylim=(0, 102),
-           title="§5 bias: amplified, copied or dampened?")
+        _errorbar(ax, steps, [r[mode] for r in agg["by_step"]],
+                  label=f"mô hình, {('tham lam', 'lấy mẫu')[i]} (model, {mode})", color=f"C{i}")
+    ax.axhline(100 * agg["data_rate"], color="k", ls="--", lw=1,
+               label="nhãn huấn luyện: độ lệch của người gán nhãn\n(training labels: annotator skew)")
+    ax.axhline(50, color="gray", ls=":", lw=1, label="không lệch (no skew)")
+    ax.set(xlabel="bước huấn luyện (training step)",
+           ylabel="'positive' trên nhận xét mơ hồ (%)\n('positive' on ambiguous reviews)", ylim=(0, 102),
+           title="§5 thiên kiến (bias): khuếch đại, sao chép hay làm dịu?\n(amplified, copied or dampened?)")
     ax.legend(fontsize=8)
     return _save(fig, path)
 
@@ -58,12 +64,14 @@ def data_cost(agg: dict, path: Path) -> Path:
     fig = Figure(figsize=(10, 3.8))
     left, right = fig.subplots(1, 2)
     _errorbar(left, [p["x"] for p in agg["quantity"]], agg["quantity"], color="C0")
-    left.set(xscale="log", xlabel="SFT examples", ylabel="exact match on new wordings (%)", ylim=(0, 100),
-             title=f"quantity ({agg['steps']} steps each)")
+    left.set(xscale="log", xlabel="số ví dụ SFT (SFT examples)",
+             ylabel="khớp chính xác, cách diễn đạt mới (%)\n(exact match on new wordings)", ylim=(0, 100),
+             title=f"số lượng: {agg['steps']} bước mỗi lần chạy\n(quantity, {agg['steps']} steps each)")
     _errorbar(right, [p["x"] for p in agg["diversity"]], agg["diversity"], color="C1")
-    right.set(xscale="log", xlabel="wordings per task and language", ylim=(0, 100),
-              title=f"diversity ({agg['budget']} examples, {agg['steps']} steps)")
-    fig.suptitle("§5 the cost of gold data", fontsize=10)
+    right.set(xscale="log", xlabel="số cách diễn đạt mỗi tác vụ và ngôn ngữ\n(wordings per task and language)",
+              ylim=(0, 100), title=f"đa dạng: {agg['budget']} ví dụ, {agg['steps']} bước\n"
+                                   f"(diversity, {agg['budget']} examples, {agg['steps']} steps)")
+    fig.suptitle("§5 chi phí dữ liệu (the cost of gold data)", fontsize=10)
     return _save(fig, path)
 
 
@@ -81,10 +89,13 @@ def zero_shot(agg: dict, path: Path) -> Path:
                  if agg["by_count"][k]["as_neighbour_when_trained"][task]]
         if known:
             _errorbar(right, [c for c, _ in known], [s for _, s in known], label=task, color=f"C{i}")
-    left.set(xlabel="trained task families", ylabel="held-out task exact match (%)", ylim=(-2, 102),
-             title="§1 zero-shot (dotted: best trivial baseline)")
-    right.set(xlabel="trained task families", ylabel="answered as the neighbour task (%)", ylim=(-2, 102),
-              title="what it did instead (seeds whose families include the neighbour)")
+    left.set(xlabel="số họ tác vụ đã huấn luyện (trained task families)",
+             ylabel="khớp chính xác, tác vụ giữ lại (%)\n(held-out task exact match)", ylim=(-2, 102),
+             title="§1 Zero-shot\n(chấm chấm: mốc so sánh tầm thường tốt nhất)\n(dotted: best trivial baseline)")
+    right.set(xlabel="số họ tác vụ đã huấn luyện (trained task families)",
+              ylabel="trả lời như tác vụ láng giềng (%)\n(answered as the neighbour task)", ylim=(-2, 102),
+              title="mô hình làm gì thay vào đó (what it did instead)\nseed có huấn luyện tác vụ láng giềng\n"
+                    "(seeds whose families include the neighbour)")
     left.legend(fontsize=7)
     return _save(fig, path)
 
@@ -96,12 +107,14 @@ def single_task(agg: dict, path: Path) -> Path:
     ax = fig.subplots()
     for i, (name, m) in enumerate(models.items()):
         _errorbar(ax, [j + 0.2 * (i - 0.5) for j in range(len(tasks))], [m["accuracy"][t] for t in tasks],
-                  ls="none", color=f"C{i}", label=f"{name}: exact match")
+                  ls="none", color=f"C{i}", label=f"{name}: khớp chính xác (exact match)")
         _errorbar(ax, [j + 0.2 * (i - 0.5) for j in range(len(tasks))],
                   [m["answers_as_single_task"][t] for t in tasks], ls="none", color=f"C{i}", mfc="white",
-                  label=f"{name}: answered as {agg['task']}")
+                  label=f"{name}: trả lời như {agg['task']} (answered as {agg['task']})")
     ax.set_xticks(range(len(tasks)), tasks, rotation=30, fontsize=7)
-    ax.set(ylabel="%", ylim=(-2, 102), title=f"§2 one model per task ({agg['task']}) vs one for many")
+    ax.set(ylabel="%", ylim=(-2, 102),
+           title=f"§2 mỗi tác vụ một mô hình ({agg['task']}) so với một mô hình cho nhiều tác vụ\n"
+                 "(one model per task vs one for many)")
     ax.legend(fontsize=7)
     return _save(fig, path)
 

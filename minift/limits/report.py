@@ -21,7 +21,7 @@ def _pts(s: dict) -> str:
     if s["n"] < 2:
         return f"{100 * s['mean']:+5.1f} pts (1 seed)"
     i = s["interval95"]
-    verdict = "supported" if i["low"] > 0 or i["high"] < 0 else "not supported"
+    verdict = "có bằng chứng (supported)" if i["low"] > 0 or i["high"] < 0 else "chưa đủ bằng chứng (not supported)"
     return f"{100 * s['mean']:+5.1f} pts [{100 * i['low']:+5.1f}, {100 * i['high']:+5.1f}] {verdict}"
 
 
@@ -29,47 +29,63 @@ def format_report(agg: dict) -> str:
     """One section per study present in ``agg`` (``limits.run.aggregate``)."""
     lines: list[str] = []
     if h := agg.get("hallucination"):
-        lines += ["§5 hallucination — before / after adding 'I don't know' examples (after − before)"]
+        lines += ["§5 ảo giác (hallucination) — trước / sau khi thêm các ví dụ 'Tôi không biết' (sau − trước)",
+                  "   (before / after adding 'I don't know' examples; after − before)"]
         for key, name in METRICS.items():
             if ".".join(key) not in h:
                 continue
             v = h[".".join(key)]
             lines.append(f"  {name:<46} {_pct(v['before'])}  ->  {_pct(v['after'])}   {_pts(v['after_minus_before'])}")
     if rel := agg.get("hallucination_reliability"):
-        lines.append("  ECE of all seeds' answers pooled: " + "; ".join(f"{k} {v['ece']:.2f}" for k, v in rel.items()))
+        lines.append("  ECE trên câu trả lời của mọi seed gộp lại (all seeds' answers pooled): "
+                     + "; ".join(f"{k} {v['ece']:.2f}" for k, v in rel.items()))
     if b := agg.get("bias"):
-        lines += ["", "§5 bias — 'positive' on held-out ambiguous reviews; training labels "
-                      f"{100 * b['data_rate']:.0f}% positive"]
+        lines += ["", "§5 thiên kiến (bias) — tỉ lệ 'positive' trên các nhận xét mơ hồ giữ lại; nhãn huấn luyện "
+                      f"{100 * b['data_rate']:.0f}% positive",
+                  "   ('positive' on held-out ambiguous reviews; training labels "
+                  f"{100 * b['data_rate']:.0f}% positive)"]
         for r in b["by_step"]:
-            lines.append(f"  step {r['step']:>5}: greedy {_pct(r['greedy'])} "
-                         f"amplification {_pts(r['greedy_amplification'])}")
-            lines.append(f"  {'':>10} sampled {_pct(r['sampled'])} amplification {_pts(r['sampled_amplification'])}"
-                         f"   clear reviews right {_pct(r['clear_review_accuracy'])}")
+            lines.append(f"  bước (step) {r['step']:>5}: tham lam (greedy) {_pct(r['greedy'])} "
+                         f"khuếch đại (amplification) {_pts(r['greedy_amplification'])}")
+            lines.append(f"  {'':>18} lấy mẫu (sampled) {_pct(r['sampled'])} "
+                         f"khuếch đại (amplification) {_pts(r['sampled_amplification'])}"
+                         f"   nhận xét rõ ràng đúng (clear reviews right) {_pct(r['clear_review_accuracy'])}")
     if t := agg.get("single_task"):
         models = list(t["models"])
-        lines += ["", f"§2 traditional fine-tuning ({t['task']} only) vs instruction tuning — exact match, and "
-                      f"answers that are a {t['task']} answer"]
-        lines.append(f"  {'task':<16}" + "".join(f"{m + ' right':>28}{m + ' as ' + t['task']:>34}" for m in models))
+        lines += ["", f"§2 fine-tuning truyền thống (chỉ {t['task']}) so với tinh chỉnh bằng chỉ thị — "
+                      "khớp chính xác, "
+                      f"và tỉ lệ câu trả lời là một đáp án {t['task']}",
+                  f"   (traditional fine-tuning ({t['task']} only) vs instruction tuning — exact match, and "
+                  f"answers that are a {t['task']} answer)"]
+        lines.append(f"  {'tác vụ (task)':<16}"
+                     + "".join(f"{m + ' đúng (right)':>32}{m + ' là (as) ' + t['task']:>38}" for m in models))
         for task in t["models"][models[0]]["accuracy"]:
-            lines.append(f"  {task:<16}" + "".join(f"{_pct(t['models'][m]['accuracy'][task]):>28}"
-                                                   f"{_pct(t['models'][m]['answers_as_single_task'][task]):>34}"
+            lines.append(f"  {task:<16}" + "".join(f"{_pct(t['models'][m]['accuracy'][task]):>32}"
+                                                   f"{_pct(t['models'][m]['answers_as_single_task'][task]):>38}"
                                                    for m in models))
     if d := agg.get("data_cost"):
-        lines += ["", f"§5 cost of gold data — exact match on new wordings, {d['steps']} steps per run"]
-        lines += [f"  {p['x']:>6} examples: {_pct(p)}" for p in d["quantity"]]
-        lines.append(f"  within 2 points of the best from {d['quantity_flattens_at']} examples")
-        lines += [f"  {p['x']:>6} wordings per task and language ({d['budget']} examples): {_pct(p)}"
-                  for p in d["diversity"]]
+        lines += ["", "§5 chi phí dữ liệu (data cost) — khớp chính xác trên cách diễn đạt mới, "
+                      f"{d['steps']} bước mỗi lần chạy",
+                  f"   (cost of gold data — exact match on new wordings, {d['steps']} steps per run)"]
+        lines += [f"  {p['x']:>6} ví dụ (examples): {_pct(p)}" for p in d["quantity"]]
+        lines.append(f"  từ {d['quantity_flattens_at']} ví dụ trở đi, kém mức tốt nhất không quá 2 điểm "
+                     f"(within 2 points of the best from {d['quantity_flattens_at']} examples)")
+        lines += [f"  {p['x']:>6} cách diễn đạt mỗi tác vụ và ngôn ngữ (wordings per task and language), "
+                  f"{d['budget']} ví dụ (examples): {_pct(p)}" for p in d["diversity"]]
     if z := agg.get("zero_shot"):
-        lines += ["", "§1 zero-shot — held-out task exact match by number of trained families "
-                      "(best trivial baseline; answered as the neighbour task)"]
+        lines += ["", "§1 Zero-shot — khớp chính xác trên tác vụ giữ lại theo số họ tác vụ đã huấn luyện "
+                      "(mốc so sánh tầm thường tốt nhất; tỉ lệ trả lời như tác vụ láng giềng)",
+                  "   (held-out task exact match by number of trained families; "
+                  "best trivial baseline; answered as the neighbour task)"]
         for k, row in sorted(z["by_count"].items(), key=lambda item: int(item[0])):  # "11" < "3" as JSON keys
-            lines.append(f"  {k} families: overall {_pct(row['overall'])}")
+            lines.append(f"  {k} họ tác vụ (families): tổng thể (overall) {_pct(row['overall'])}")
             for task, s in row["accuracy"].items():
                 best = max(z["baselines"], key=lambda name: z["baselines"][name][task])
                 when = row["as_neighbour_when_trained"][task]
-                lines.append(f"    {task:<18} {_pct(s)}   baseline {best} {100 * z['baselines'][best][task]:5.1f}%   "
-                             f"as neighbour {_pct(row['answers_as_neighbour'][task])}"
-                             + (f" ({_pct(when)} over the {when['n']} seed(s) that trained it)" if when else
-                                " (neighbour never trained)"))
+                lines.append(f"    {task:<18} {_pct(s)}   mốc (baseline) {best} "
+                             f"{100 * z['baselines'][best][task]:5.1f}%   "
+                             f"như láng giềng (as neighbour) {_pct(row['answers_as_neighbour'][task])}"
+                             + (f" ({_pct(when)} trên {when['n']} seed đã huấn luyện nó / over the {when['n']} "
+                                f"seed(s) that trained it)" if when else
+                                " (láng giềng chưa được huấn luyện / neighbour never trained)"))
     return "\n".join(lines)
