@@ -167,13 +167,13 @@ def plot_reliability(summaries: dict[str, dict], path: str | Path) -> Path:
     """Reliability diagram: accuracy against confidence per bin, one line per group; the diagonal is calibrated."""
     fig = Figure(figsize=(5, 4))
     ax = fig.subplots()
-    ax.plot([0, 1], [0, 1], "k--", lw=1, label="calibrated")
+    ax.plot([0, 1], [0, 1], "k--", lw=1, label="hiệu chuẩn hoàn hảo (calibrated)")
     for i, (name, s) in enumerate(summaries.items()):
         used = [b for b in s["bins"] if b["count"]]
         ax.plot([b["confidence"] for b in used], [b["accuracy"] for b in used], "o-", color=f"C{i}",
                 label=f"{name}: ECE {s['ece']:.2f}, n = {s['n']}")
-    ax.set(xlabel="confidence P(answer | prompt)", ylabel="fraction right", xlim=(0, 1), ylim=(0, 1.02),
-           title="§5: sure, and right?")
+    ax.set(xlabel="độ tin cậy (confidence) P(answer | prompt)", ylabel="tỉ lệ đúng (fraction right)",
+           xlim=(0, 1), ylim=(0, 1.02), title="§5: chắc chắn, và đúng? (sure, and right?)")
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)

@@ -44,12 +44,14 @@ def plot_curves(folders: dict[str, Path], path: Path) -> Path:
     for name, folder in folders.items():
         hist = read_history(folder / "metrics.jsonl")
         ax = axes[0] if name == "base" else axes[1]
-        ax.plot([r["step"] for r in hist], [r["loss"] for r in hist], lw=1, label=f"{name} train")
+        ax.plot([r["step"] for r in hist], [r["loss"] for r in hist], lw=1, label=f"{name} huấn luyện (train)")
         ev = [(r["step"], r["eval_loss"]) for r in hist if "eval_loss" in r]
         if ev:
-            ax.plot(*zip(*ev), "o--", label=f"{name} eval")
-    axes[0].set(title="pretraining (raw text, every token)", xlabel="step", ylabel="nats / token", yscale="log")
-    axes[1].set(title="instruction tuning (each run's own loss)", xlabel="step", yscale="log")
+            ax.plot(*zip(*ev), "o--", label=f"{name} đánh giá (eval)")
+    axes[0].set(title="tiền huấn luyện (pretraining): văn bản thô, mọi token\n(raw text, every token)",
+                xlabel="bước (step)", ylabel="nats / token", yscale="log")
+    axes[1].set(title="tinh chỉnh bằng chỉ thị (instruction tuning)\nmất mát của từng lần chạy (each run's own loss)",
+                xlabel="bước (step)", yscale="log")
     for ax in axes:
         ax.legend(fontsize=8)
     fig.tight_layout()

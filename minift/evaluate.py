@@ -124,8 +124,9 @@ def format_table(results: dict[str, dict[str, dict]], split: str) -> str:
     models = list(results)
     tasks = sorted({t for m in models for t in results[m].get(split, {}).get("per_task", {})})
     names = list(dict.fromkeys(n for m in models for n in results[m].get(split, {}).get("subsets", {})))
-    width = max([len("task")] + [len(t) for t in tasks] + [len("overall")] + [len(n) + 2 for n in names])
-    header = f"{'task':<{width}} " + " ".join(f"{m:>13}" for m in models)
+    task_label, overall_label = "tác vụ (task)", "tổng (overall)"  # Vietnamese first, as the course
+    width = max([len(task_label)] + [len(t) for t in tasks] + [len(overall_label)] + [len(n) + 2 for n in names])
+    header = f"{task_label:<{width}} " + " ".join(f"{m:>13}" for m in models)
     lines = [header, "-" * len(header)]
     for task in tasks + ["overall"]:
         cells = []
@@ -133,7 +134,7 @@ def format_table(results: dict[str, dict[str, dict]], split: str) -> str:
             table = results[m].get(split, {})
             value = table.get("overall") if task == "overall" else table.get("per_task", {}).get(task)
             cells.append(f"{'—':>13}" if value is None else f"{100 * value:>12.1f}%")
-        lines.append(f"{task:<{width}} " + " ".join(cells))
+        lines.append(f"{overall_label if task == 'overall' else task:<{width}} " + " ".join(cells))
     for name in names:  # e.g. the questions whose input was (not) seen in training, with their count
         cells = []
         for m in models:

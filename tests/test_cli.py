@@ -81,7 +81,8 @@ def test_limits_runs_the_studies_over_seeds_and_writes_results_and_figures(tmp_p
     assert (out / "hallucination.png").is_file() and (out / "single_task.png").is_file()
     assert set(result["seconds"]["0"]) == {"models", "hallucination", "single_task"}
     printed = capsys.readouterr().out
-    assert "§5 hallucination" in printed and "§2 traditional fine-tuning" in printed and "seconds per part" in printed
+    assert "§5 ảo giác (hallucination)" in printed and "§2 fine-tuning truyền thống" in printed  # Vietnamese first
+    assert "(traditional fine-tuning" in printed and "seconds per part" in printed  # and the English beside it
     # Re-running one study into the same folder keeps the other's results (and reuses the runs).
     assert main(["limits", "--out", str(out), "--seeds", "0", "--studies", "single_task", "--preset", "tiny",
                  "--pretrain-steps", "4", "--sft-steps", "4", "--single-task-steps", "2", "--limit", "11",

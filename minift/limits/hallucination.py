@@ -64,14 +64,15 @@ def hallucination_study(out: Path, base: Path, before: Path, tokenizer: Tokenize
 
 # The numbers aggregated over seeds (group, key), and how the README names them.
 METRICS = {
-    ("answerable", "accuracy"): "answerable: exact match",
-    ("answerable", "unseen_input_accuracy"): "answerable, input never trained: exact match",
-    ("answerable", "abstention"): "answerable: declined (wrongly)",
-    ("answerable", "ece"): "answerable: ECE",
-    ("unanswerable", "abstention"): "unanswerable: declined (right)",
-    ("unanswerable", "mean_confidence"): "unanswerable: mean P(answer)",
-    ("unanswerable", "ece"): "unanswerable: ECE",
-    ("heldout_task", "accuracy"): "task never trained: exact match",
-    ("heldout_task", "mean_confidence"): "task never trained: mean P(answer)",
-    ("heldout_task", "ece"): "task never trained: ECE",
+    # Vietnamese first, the English in brackets (the course is Vietnamese-first; see notebook 06).
+    ("answerable", "accuracy"): "trả lời được (answerable): khớp chính xác (exact match)",
+    ("answerable", "unseen_input_accuracy"): "trả lời được, input chưa học (input never trained): khớp chính xác",
+    ("answerable", "abstention"): "trả lời được (answerable): từ chối, sai (declined, wrongly)",
+    ("answerable", "ece"): "trả lời được (answerable): ECE",
+    ("unanswerable", "abstention"): "không trả lời được (unanswerable): từ chối, đúng (declined, right)",
+    ("unanswerable", "mean_confidence"): "không trả lời được (unanswerable): P(answer) trung bình (mean)",
+    ("unanswerable", "ece"): "không trả lời được (unanswerable): ECE",
+    ("heldout_task", "accuracy"): "tác vụ chưa học (task never trained): khớp chính xác (exact match)",
+    ("heldout_task", "mean_confidence"): "tác vụ chưa học (task never trained): P(answer) trung bình (mean)",
+    ("heldout_task", "ece"): "tác vụ chưa học (task never trained): ECE",
 }

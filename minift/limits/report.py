@@ -35,7 +35,7 @@ def format_report(agg: dict) -> str:
             if ".".join(key) not in h:
                 continue
             v = h[".".join(key)]
-            lines.append(f"  {name:<46} {_pct(v['before'])}  ->  {_pct(v['after'])}   {_pts(v['after_minus_before'])}")
+            lines.append(f"  {name:<72} {_pct(v['before'])}  ->  {_pct(v['after'])}   {_pts(v['after_minus_before'])}")
     if rel := agg.get("hallucination_reliability"):
         lines.append("  ECE trên câu trả lời của mọi seed gộp lại (all seeds' answers pooled): "
                      + "; ".join(f"{k} {v['ece']:.2f}" for k, v in rel.items()))

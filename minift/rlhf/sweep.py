@@ -33,9 +33,11 @@ from minift.files import write_json
 from minift.rlhf.ppo import PPOConfig, PromptSet, train_ppo
 from minift.seeds import spread
 
-QUANTITIES = (("reward", "learned reward $R_\\phi$"), ("gold_reward", "gold reward (judge)"),
-              ("kl_k1", "KL to $\\pi_{ref}$ (k1, nats / sequence)"), ("entropy", "entropy (nats / token)"),
-              ("distinct_answers", "distinct answers / batch"))
+# (key, figure label): Vietnamese first, the English in brackets, as the course reads.
+QUANTITIES = (("reward", "phần thưởng học được (learned reward) $R_\\phi$"),
+              ("gold_reward", "phần thưởng chuẩn (gold reward, judge)"),
+              ("kl_k1", "KL tới (to) $\\pi_{ref}$ (k1, nats / câu trả lời)"), ("entropy", "entropy (nats / token)"),
+              ("distinct_answers", "số câu trả lời khác nhau / batch\n(distinct answers / batch)"))
 FINAL_WINDOW = 5  # "final" values average the last iterations: one batch of 32 rollouts is noisy
 
 
@@ -139,23 +141,25 @@ def plot_sweep(results: dict, path: str | Path) -> Path:
             x = np.arange(1, c.shape[1] + 1)
             ax.plot(x, c.mean(axis=0), color=colours[name], lw=2, label=f"β = {name}")
             ax.fill_between(x, c.min(axis=0), c.max(axis=0), color=colours[name], alpha=0.2, lw=0)
-        ax.set(xlabel="PPO iteration", title=label)
+        ax.set(xlabel="vòng lặp PPO (PPO iteration)", title=label)
     for ax, (key, label) in zip(axes[1], [q for q in QUANTITIES if q[0] != "kl_k1"]):
         for name in histories:
             kl, y = curves(name, lambda r: r["kl_k1"]), curves(name, lambda r, k=key: r[k])
             for i in range(kl.shape[0]):  # one line per seed: the relation, not an average of it
                 ax.plot(kl[i], y[i], "o-", ms=2, lw=0.8, alpha=0.7, color=colours[name],
                         label=f"β = {name}" if i == 0 else None)
-        ax.set(xlabel="KL to $\\pi_{ref}$ (k1, nats / answer)", title=f"{label} vs KL")
+        ax.set(xlabel="KL tới (to) $\\pi_{ref}$ (k1, nats / câu trả lời)", title=f"{label} theo (vs) KL")
     ax = axes[1, -1]
     for name in histories:
         gap = curves(name, lambda r: r["reward"] - r["gold_reward"])
         x = np.arange(1, gap.shape[1] + 1)
         ax.plot(x, gap.mean(axis=0), color=colours[name], lw=2, label=f"β = {name}")
         ax.fill_between(x, gap.min(axis=0), gap.max(axis=0), color=colours[name], alpha=0.2, lw=0)
-    ax.set(xlabel="PPO iteration", title="learned − gold (over-optimisation)")
+    ax.set(xlabel="vòng lặp PPO (PPO iteration)", title="học được − chuẩn (learned − gold)\ntối ưu quá đà (over-optimisation)")
     axes[0, 0].legend()
-    fig.suptitle(f"β sweep: mean over {n_seeds} seed(s) of 5-iteration moving averages; bands: min–max over seeds",
+    fig.suptitle(f"quét β (β sweep): trung bình trên {n_seeds} seed của trung bình trượt 5 vòng; dải: nhỏ nhất–lớn "
+                 f"nhất giữa các seed\n(mean over {n_seeds} seed(s) of 5-iteration moving averages; bands: min–max "
+                 "over seeds)",
                  fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
