@@ -3,6 +3,7 @@ bars their 95% interval over seeds; a study that did not run draws nothing)."""
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 from matplotlib.figure import Figure
@@ -29,17 +30,17 @@ def hallucination(agg: dict, path: Path) -> Path:
     fig = Figure(figsize=(9, 3.8))
     ax = fig.subplots()
     names = [METRICS[tuple(k.split("."))] for k in agg if not k.endswith("ece")]
-    fig.set_size_inches(1.3 * len(names) + 2, 3.8)
+    fig.set_size_inches(1.9 * len(names) + 2, 4.6)
     for i, when in enumerate(("before", "after")):
         stats = [v[when] for k, v in agg.items() if not k.endswith("ece")]
         _errorbar(ax, [j + 0.15 * (i - 0.5) for j in range(len(stats))], stats, ls="none",
                   label=f"{('trước', 'sau')[i]} khi thêm ví dụ 'Tôi không biết' "
                         f"({when} adding 'I don't know' examples)", color=f"C{i}")
-    ax.set_xticks(range(len(names)), [n.replace(": ", ":\n") for n in names], fontsize=7)
+    ax.set_xticks(range(len(names)), [textwrap.fill(n, 22) for n in names], fontsize=7)  # bilingual labels are long
     ax.set(ylabel="%", ylim=(-2, 102),
            title="§5 ảo giác (hallucination): từ chối câu không trả lời được, và cái giá phải trả\n"
                  "(declining the unanswerable, and what it costs)")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.42))  # below the ticks, off the data
     return _save(fig, path)
 
 
