@@ -148,7 +148,7 @@ def plot_sweep(results: dict, path: str | Path) -> Path:
             for i in range(kl.shape[0]):  # one line per seed: the relation, not an average of it
                 ax.plot(kl[i], y[i], "o-", ms=2, lw=0.8, alpha=0.7, color=colours[name],
                         label=f"β = {name}" if i == 0 else None)
-        ax.set(xlabel="KL tới (to) $\\pi_{ref}$ (k1, nats / câu trả lời)", title=f"{label} theo (vs) KL")
+        ax.set(xlabel="KL tới (to) $\\pi_{ref}$ (k1, nats / câu trả lời)", title=f"{label.splitlines()[0]}\ntheo (vs) KL")
     ax = axes[1, -1]
     for name in histories:
         gap = curves(name, lambda r: r["reward"] - r["gold_reward"])
