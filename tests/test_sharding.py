@@ -38,6 +38,7 @@ import pytest
 from jax.sharding import PartitionSpec as P
 
 from minift import checkpoint as ckpt
+from minift import lora
 from minift.commands import common
 from minift.config import get_config
 from minift.data import Batch, Encoded, batches
@@ -136,6 +137,15 @@ def fit_run(out: Path, strategy: str, **kw):
                progress=False, **kw)
 
 
+def lora_run(out: Path, strategy: str):
+    """The same 4 steps training rank-4 LoRA adapters on the frozen model (minift.lora)."""
+    params = init_params(CONFIG, jax.random.PRNGKey(0))
+    config = lora.LoraConfig(rank=4)
+    tree = lora.with_adapters(params, lora.init_adapters(params, config, jax.random.PRNGKey(1)))
+    train = replace(TRAIN, sharding=strategy, lora_rank=config.rank, lora_alpha=config.alpha)
+    return fit(out, CONFIG, tree, epoch_fn, train, eval_batches=[random_batch(99)], progress=False)
+
+
 def layout(tree) -> dict:
     """{leaf path: [spec, shape of one device's shard]} for every array leaf."""
     return {jax.tree_util.keystr(path): [str(x.sharding.spec), list(x.addressable_shards[0].data.shape)]
@@ -169,6 +179,9 @@ def probe(out: Path) -> dict:
         if strategy != "none":
             result[f"fit_{strategy}_layout"] = layout(fitted.params)
             result[f"fit_{strategy}_opt_layout"] = layout(fitted.opt_state)
+    # LoRA on one device and with FSDP: only the adapters train, sharded or not.
+    for strategy in ("none", "fsdp"):
+        result[f"lora_{strategy}"] = lora_run(out / f"lora_{strategy}", strategy).history
     # The FSDP run again from its step-2 checkpoint, as if it had died after step 2.
     fsdp_step_4 = ckpt.checkpoint_path(out / "fsdp", 4)
     fsdp_step_4.rename(out / "fsdp_uninterrupted.safetensors")
@@ -260,6 +273,18 @@ def test_fit_with_dp_and_fsdp_trains_like_one_device(four):
         assert_same_losses(result[f"fit_{strategy}"], result["fit_none"], strategy)
         final = out / "fsdp_uninterrupted.safetensors" if strategy == "fsdp" else ckpt.checkpoint_path(out / strategy, 4)
         assert_close_to_rounding(stored(final), reference, strategy)
+
+
+@pytest.mark.slow
+def test_lora_with_fsdp_trains_the_adapters_like_one_device(four):
+    """LoRA composes with sharding: the same losses and adapters as on one device, the base untouched."""
+    result, out = four
+    assert_same_losses(result["lora_fsdp"], result["lora_none"], "lora fsdp")
+    one, sharded = (stored(ckpt.checkpoint_path(out / f"lora_{s}", 4)) for s in ("none", "fsdp"))
+    assert_close_to_rounding(sharded, one, "lora fsdp")
+    start_base = init_params(CONFIG, jax.random.PRNGKey(0))
+    np.testing.assert_array_equal(sharded["params/base/layers/wq"], np.asarray(start_base["layers"]["wq"]))
+    assert np.abs(sharded["params/lora/wq/b"]).max() > 0  # the adapters moved
 
 
 @pytest.mark.slow
