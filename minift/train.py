@@ -178,7 +178,10 @@ def make_train_step(
         if schedule is not None:
             metrics["learning_rate"] = schedule(update_count(opt_state))  # the rate this update uses
         updates, opt_state = optimizer.update(grads, opt_state, params)
-        params = optax.apply_updates(params, updates)
+        if lora is None:
+            params = optax.apply_updates(params, updates)
+        else:  # the base's updates are set_to_zero's zeros: pass the frozen weights through, not W + 0
+            params = {"base": params["base"], "lora": optax.apply_updates(params["lora"], updates["lora"])}
         return params, opt_state, metrics
 
     return jax.jit(train_step, donate_argnums=(0, 1))
