@@ -175,32 +175,50 @@ def load_hf_llama(path: str | os.PathLike, *, dtype: jnp.dtype = jnp.float32, **
     """
     folder = Path(path)
     config = config_from_hf(read_json(folder / "config.json", "model config"), str(folder / "config.json"), **overrides)
+    wanted = set(hf_names(config))
+    tensors = _read_all({n: p for n, p in _tensor_files(folder).items() if n in wanted})
+    return params_from_tensors(tensors, config, dtype, str(folder)), config
+
+
+def hf_names(config: ModelConfig) -> dict[str, tuple[str, int | None]]:
+    """Every Hugging Face tensor name the model has -> (minift leaf, layer index or None)."""
+    names = {TOP_NAMES[k]: (k, None) for k in ("embed", "final_norm") + (() if config.tie_embeddings else ("lm_head",))}
+    for leaf in LAYER_NAMES:
+        for i in range(config.n_layers):
+            names[f"model.layers.{i}.{LAYER_NAMES[leaf]}"] = (leaf, i)
+    return names
+
+
+def params_from_tensors(tensors: Iterator[tuple[str, np.ndarray]], config: ModelConfig, dtype: jnp.dtype,
+                        where: str) -> Params:
+    """minift's parameter tree from (Hugging Face name, (out, in) tensor) pairs, e.g. read from a
+    safetensors folder or a GGUF file; names the model does not have are skipped. Every tensor of
+    the model must come, with its exact shape (errors name ``where`` and the tensor)."""
     shapes = jax.eval_shape(lambda: init_params(config, jax.random.PRNGKey(0)))  # shapes only
     np_dtype = np.dtype(jnp.dtype(dtype))
     params = jax.tree.map(lambda s: np.empty(s.shape, np_dtype), shapes)
-    wanted = {TOP_NAMES[k]: (k, None) for k in params if k != "layers"}
-    for leaf in LAYER_NAMES:
-        for i in range(config.n_layers):
-            wanted[f"model.layers.{i}.{LAYER_NAMES[leaf]}"] = (leaf, i)
+    wanted = hf_names(config)
     seen = set()
-    for name, tensor in _read_all({n: p for n, p in _tensor_files(folder).items() if n in wanted}):
+    for name, tensor in tensors:
+        if name not in wanted:
+            continue
         leaf, i = wanted[name]
         target = params[leaf] if i is None else params["layers"][leaf][i]
         value = to_minift(leaf, tensor, config)
         if value.shape != target.shape:
-            raise ValueError(f"{folder}: tensor {name} has shape {tensor.shape}, which does not fit "
-                             f"{leaf} {target.shape} of config.json's model")
+            raise ValueError(f"{where}: tensor {name} has shape {tensor.shape}, which does not fit "
+                             f"{leaf} {target.shape} of the model's config")
         target[...] = value.astype(np_dtype)
         seen.add(name)
     missing = sorted(set(wanted) - seen)
     if missing:
-        raise ValueError(f"{folder}: {len(missing)} tensor(s) missing, e.g. {missing[:3]}")
+        raise ValueError(f"{where}: {len(missing)} tensor(s) missing, e.g. {missing[:3]}")
     # To device one leaf at a time, dropping each host copy as it goes: never two whole models.
     leaves, treedef = jax.tree.flatten(params)
     params = target = value = None  # the views into the host arrays, which would keep them alive
     for i in range(len(leaves)):
         leaves[i] = jnp.asarray(leaves[i])
-    return jax.tree.unflatten(treedef, leaves), config
+    return jax.tree.unflatten(treedef, leaves)
 
 
 def hf_tensors(params: Params, config: ModelConfig, dtype: jnp.dtype | None = None) -> dict[str, np.ndarray]:
