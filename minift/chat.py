@@ -64,6 +64,7 @@ class ChatTemplate(NamedTuple):
     strip: bool = False  # contents are .strip()-ed first (both Llama templates do)
     llama2_turns: bool = False  # BOS before every [INST]; the system message inside the first user
     # turn; roles must alternate user/assistant (Llama-2-chat's own template raises otherwise)
+    default_system: str = ""  # written as a system message when the conversation has none (SmolLM2)
 
 
 CHAT_FORMATS: dict[str, ChatTemplate] = {
@@ -89,6 +90,9 @@ CHAT_FORMATS: dict[str, ChatTemplate] = {
         assistant="<|im_start|>assistant\n", reply="{content}", end="<|im_end|>", end_is_eos=False, after_end="\n",
     ),
 }
+# SmolLM2-Instruct: ChatML, with a system message of its own when the conversation brings none.
+CHAT_FORMATS["smollm2"] = CHAT_FORMATS["chatml"]._replace(
+    default_system="You are a helpful AI assistant named SmolLM, trained by Hugging Face")
 CHAT_TEMPLATES: tuple[str, ...] = tuple(CHAT_FORMATS)
 
 
@@ -123,6 +127,8 @@ def segments(
             )
     elif t.bos:
         yield "bos", t.bos, False
+    if t.default_system and not (turns and turns[0]["role"] == "system"):
+        yield "text", t.system.format(content=t.default_system), False
     reply = t.reply[1:] if prefix_space and t.reply.startswith(" ") else t.reply
     for i, message in enumerate(turns):
         role, content = message["role"], message["content"]

@@ -118,6 +118,25 @@ class GGUFModel(NamedTuple):
     tensor_types: dict[str, str]  # GGUF tensor name -> its stored type, e.g. "Q4_1"
 
 
+def _reader(path: Path):
+    _need_gguf(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"GGUF file not found: {path}")
+    try:
+        return gguf.GGUFReader(path)
+    except (ValueError, OSError) as err:
+        raise ValueError(f"{path}: not a readable GGUF file ({err})") from None
+
+
+def load_gguf_tokenizer(path: str | os.PathLike) -> tuple[AnyTokenizer, str | None]:
+    """Only the tokenizer of a GGUF file, and its Jinja chat template (None if it has none)."""
+    path = Path(path)
+    fields = _reader(path).fields
+    tokenizer = tokenizer_from_gguf(fields, str(path))
+    tokenizer.path = path
+    return tokenizer, field(fields, "tokenizer.chat_template")
+
+
 def load_gguf_llama(path: str | os.PathLike, *, dtype: jnp.dtype = jnp.float32, **overrides) -> GGUFModel:
     """Params, config, tokenizer and chat template from a llama-architecture GGUF file, in ``dtype``.
 
@@ -126,13 +145,7 @@ def load_gguf_llama(path: str | os.PathLike, *, dtype: jnp.dtype = jnp.float32, 
     ``overrides`` go to the `ModelConfig` (``attention``, ``compute_dtype``, ``remat``).
     """
     path = Path(path)
-    _need_gguf(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"GGUF file not found: {path}")
-    try:
-        reader = gguf.GGUFReader(path)
-    except (ValueError, OSError) as err:
-        raise ValueError(f"{path}: not a readable GGUF file ({err})") from None
+    reader = _reader(path)
     stored = {t.name: t for t in reader.tensors}
     config = config_from_gguf(reader.fields, set(stored), str(path), **overrides)
     to_gguf = _name_map(config)
@@ -172,7 +185,7 @@ def gguf_tensors(params: dict, config: ModelConfig) -> Iterator[tuple[str, np.nd
             w = gguf_rows(w, config.n_heads)
         elif hf_name.endswith("k_proj.weight"):
             w = gguf_rows(w, config.n_kv_heads)
-        yield to_gguf[hf_name] + ".weight", np.ascontiguousarray(w)
+        yield to_gguf[hf_name], np.ascontiguousarray(w)
 
 
 def save_gguf_llama(params: dict, config: ModelConfig, path: str | os.PathLike, tokenizer: AnyTokenizer, *,

@@ -25,9 +25,11 @@ from minift import data as D
 from minift import hf_llama
 from minift import lora as L
 from minift.chat import encode_chat, example_messages
+from minift.chat_jinja import model_chat_template, read_chat_jinja
 from minift.config import ModelConfig, get_config
 from minift.course.bundled import corpus_texts, default_tokenizer
 from minift.formats import detect_format, load_conversations, load_examples
+from minift.gguf_llama import load_gguf_llama, load_gguf_tokenizer
 from minift.loop import TrainConfig, TrainResult, fit, load_model, run_info, train_optimizer
 from minift.model import count_params, init_params
 from minift.tokenizer import Tokenizer, load_tokenizer
@@ -105,29 +107,46 @@ class Loaded(NamedTuple):
     config: ModelConfig
     tokenizer: Tokenizer
     chat_template: str | None  # None: a course model, prompted with its instruction template
+    chat_jinja: str | None = None  # the model's own Jinja chat template, when it came with one
 
 
 def load_any(path: str | Path, *, dtype: jnp.dtype | None = None, **overrides) -> Loaded:
-    """A Hugging Face Llama checkpoint folder (``config.json`` + safetensors + tokenizer files), a
-    run ``tune`` made (its tokenizer and chat template come from the run's ``run.json``), or a course
-    run (the bundled tokenizer). ``overrides`` go to the ``ModelConfig`` (execution fields such as
-    ``compute_dtype``, ``attention``, ``remat``); ``dtype`` casts the parameters."""
+    """A GGUF file, a Hugging Face Llama checkpoint folder (``config.json`` + safetensors + tokenizer
+    files), a run ``tune`` made (its tokenizer and chat template come from the run's ``run.json``),
+    or a course run (the bundled tokenizer). ``overrides`` go to the ``ModelConfig`` (execution
+    fields such as ``compute_dtype``, ``attention``, ``remat``); ``dtype`` casts the parameters.
+
+    A model that carries a Jinja chat template (GGUF, Hugging Face) gets, as ``chat_template``, the
+    minift template that renders as it does (``minift.chat_jinja``), or None if minift knows none."""
     path = Path(path)
-    if (path / "config.json").is_file():
+    if path.suffix == ".gguf":
+        m = load_gguf_llama(path, dtype=dtype or jnp.float32, **overrides)
+        params, config, tokenizer, jinja = m.params, m.config, m.tokenizer, m.chat_template
+        template = model_chat_template(jinja, tokenizer)
+    elif (path / "config.json").is_file():
         params, config = hf_llama.load_hf_llama(path, dtype=dtype or jnp.float32, **overrides)
-        tokenizer, template = load_tokenizer(path), None
+        tokenizer, jinja = load_tokenizer(path), read_chat_jinja(path)
+        template = model_chat_template(jinja, tokenizer)
     else:
         params, config = load_model(path)
         config = dataclasses.replace(config, **overrides)
         if dtype is not None:
             params = jax.tree.map(lambda p: p.astype(dtype), params)
         info = run_info(path).get("info", {})
-        tokenizer = load_tokenizer(info["init"]) if info.get("init") else default_tokenizer()
+        tokenizer, jinja = source_tokenizer(info["init"]) if info.get("init") else (default_tokenizer(), None)
         template = info.get("chat_template")
     if tokenizer.vocab_size > config.vocab_size:
         raise ValueError(f"{path}: the tokenizer has {tokenizer.vocab_size} ids but the model only "
                          f"{config.vocab_size} embeddings; they do not belong together")
-    return Loaded(params, config, tokenizer, template)
+    return Loaded(params, config, tokenizer, template, jinja)
+
+
+def source_tokenizer(init: str | Path) -> tuple[Tokenizer, str | None]:
+    """The tokenizer and Jinja chat template of the model a run was tuned from (GGUF file or folder)."""
+    init = Path(init)
+    if init.suffix == ".gguf":
+        return load_gguf_tokenizer(init)
+    return load_tokenizer(init), read_chat_jinja(init) if init.is_dir() else None
 
 
 def tune_buckets(max_len: int) -> tuple[int, ...]:
@@ -138,11 +157,12 @@ def tune_buckets(max_len: int) -> tuple[int, ...]:
 
 def tune(
     run_dir: Path, init: Path, train: TrainConfig, *, data: Path, format: str = "auto",
-    chat_template: str = "compact", max_len: int = 512, dtype: jnp.dtype = jnp.float32,
+    chat_template: str | None = None, max_len: int = 512, dtype: jnp.dtype = jnp.float32,
     overrides: dict | None = None, buckets: Sequence[int] | None = None, resume: bool = False,
     progress: bool = True, report: Callable[[str], None] = lambda message: None,
 ) -> TrainResult:
-    """Instruction-tune the model at ``init`` on ``data`` through ``chat_template`` (§2, §3.2).
+    """Instruction-tune the model at ``init`` on ``data`` through ``chat_template`` (§2, §3.2): by
+    default the model's own (the one its Jinja chat template renders as), else ``compact``.
 
     ``format="messages"`` reads multi-turn conversations (the loss on every assistant turn); any
     other format is read as Examples and turned into one user turn and one assistant turn. With
@@ -151,7 +171,8 @@ def tune(
     a run that would not fit in the device's memory. ``buckets``: the padded lengths (one compile
     each; default ``tune_buckets(max_len)``).
     """
-    params, config, tokenizer, _ = load_any(init, dtype=dtype, **(overrides or {}))
+    params, config, tokenizer, own_template, _ = load_any(init, dtype=dtype, **(overrides or {}))
+    chat_template = chat_template or own_template or "compact"  # default: the model's own format
     if (detect_format(data) if format == "auto" else format) == "messages":  # any number of turns
         conversations = load_conversations(data)
     else:

@@ -49,7 +49,7 @@ def train_config(args: argparse.Namespace, defaults: dict, **override) -> TrainC
 def add_sampling_arguments(p: argparse.ArgumentParser) -> None:
     """--model, --max-new-tokens, --temperature, --top-k, --top-p, --seed, --template."""
     p.add_argument("--model", type=Path, default=RUNS_DIR / "sft",
-                   help="run folder, checkpoint file, or Hugging Face Llama folder")
+                   help="run folder, checkpoint file, Hugging Face Llama folder or GGUF file")
     p.add_argument("--max-new-tokens", type=int, default=48)
     p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
     p.add_argument("--top-k", type=int, default=0)
@@ -61,7 +61,12 @@ def add_sampling_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def chat_template_of(model: Loaded, args: argparse.Namespace) -> str | None:
-    """The chat template to prompt ``model`` with: the command line's, else the one it was tuned with."""
+    """The chat template to prompt ``model`` with: the command line's, else the one it was tuned with
+    (or the one its own Jinja template renders as)."""
+    if not (args.chat_template or model.chat_template) and model.chat_jinja:
+        print(f"{args.model}: its chat template is not one of minift's ({', '.join(CHAT_TEMPLATES)}); "
+              "prompting with the course's instruction template. Pass --chat-template to choose one.",
+              file=sys.stderr)
     return args.chat_template or model.chat_template
 
 

@@ -28,10 +28,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--unmasked", action="store_true", help="put the prompt tokens in the loss too (§3.2 ablation)")
     p.add_argument("--max-len", type=int, default=257)
     real = p.add_argument_group("a real model (--init)")
-    real.add_argument("--init", type=Path, help="Hugging Face Llama checkpoint folder (or a minift run) to tune")
+    real.add_argument("--init", type=Path, help="GGUF file, Hugging Face Llama checkpoint folder, or a minift run to tune")
     real.add_argument("--format", default="auto", choices=("auto", *LOADERS), help="format of --data")
-    real.add_argument("--chat-template", default="compact", choices=CHAT_TEMPLATES,
-                      help="how turns are written: the model family's own (llama2, llama3, chatml) or minift's")
+    real.add_argument("--chat-template", choices=CHAT_TEMPLATES,
+                      help="how turns are written: the model family's own (llama2, llama3, chatml, smollm2) or "
+                           "minift's compact (default: the one the model's chat template renders as, else compact)")
     real.add_argument("--lora-rank", type=int, default=0, help="> 0: train LoRA adapters of this rank only")
     real.add_argument("--lora-alpha", type=float, default=16.0)
     real.add_argument("--lora-targets", default=",".join(L.ALL_PROJECTIONS), help="comma-separated projections")
