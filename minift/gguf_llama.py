@@ -75,6 +75,12 @@ def _name_map(config: ModelConfig) -> dict[str, str]:
     return {hf: table.get_name(hf, try_suffixes=(".weight",)) for hf in hf_llama.hf_names(config)}
 
 
+def _f32(value: float) -> float:
+    """A float32 metadata value as the shortest decimal that is that float32 (1e-05, not 9.99999974e-06):
+    the value the config was written with."""
+    return float(np.format_float_positional(np.float32(value), unique=True, trim="-"))
+
+
 def config_from_gguf(fields: dict, tensor_names: set[str], where: str, **overrides) -> ModelConfig:
     """A minift `ModelConfig` from a GGUF file's ``llama.*`` metadata; errors name the key."""
     arch = field(fields, "general.architecture")
@@ -97,8 +103,8 @@ def config_from_gguf(fields: dict, tensor_names: set[str], where: str, **overrid
     config = ModelConfig(
         vocab_size=int(vocab), d_model=D, n_layers=need("block_count"), n_heads=H,
         n_kv_heads=int(field(fields, "llama.attention.head_count_kv", H)), d_ff=need("feed_forward_length"),
-        max_seq_len=need("context_length"), rope_theta=float(field(fields, "llama.rope.freq_base", 10000.0)),
-        norm_eps=float(field(fields, "llama.attention.layer_norm_rms_epsilon", 1e-5)),
+        max_seq_len=need("context_length"), rope_theta=_f32(field(fields, "llama.rope.freq_base", 10000.0)),
+        norm_eps=_f32(field(fields, "llama.attention.layer_norm_rms_epsilon", 1e-5)),
         tie_embeddings="output.weight" not in tensor_names, **overrides,
     )
     rope_dims = field(fields, "llama.rope.dimension_count", config.head_dim)

@@ -125,8 +125,9 @@ def _byte_level_bpe(fields: dict, where: str) -> JsonTokenizer:
                          f"(known: {', '.join(PRE_TOKENIZERS)})")
     tokens, merges = field(fields, "tokenizer.ggml.tokens"), field(fields, "tokenizer.ggml.merges")
     types = field(fields, "tokenizer.ggml.token_type") or [NORMAL] * len(tokens)
-    if not tokens or not merges:
-        raise ValueError(f"{where}: a 'gpt2' vocabulary needs tokenizer.ggml.tokens and tokenizer.ggml.merges")
+    if not tokens:
+        raise ValueError(f"{where}: a 'gpt2' vocabulary needs tokenizer.ggml.tokens")
+    merges = merges or []
     added = [{"id": i, "content": t, "single_word": False, "lstrip": False, "rstrip": False,
               "normalized": False, "special": k == CONTROL} for i, (t, k) in enumerate(zip(tokens, types))
              if k in (CONTROL, USER_DEFINED)]
@@ -139,7 +140,10 @@ def _byte_level_bpe(fields: dict, where: str) -> JsonTokenizer:
                   "ignore_merges": pre == "llama-bpe", "vocab": {t: i for i, t in enumerate(tokens)},
                   "merges": [m.split(" ", 1) for m in merges]},
     }
-    tokenizer = JsonTokenizer(tokenizers.Tokenizer.from_str(json.dumps(spec)), None)
+    try:
+        tokenizer = JsonTokenizer(tokenizers.Tokenizer.from_str(json.dumps(spec)), None)
+    except Exception as err:  # the Rust library raises a bare Exception for every inconsistency
+        raise ValueError(f"{where}: the BPE vocabulary does not load ({err})") from None
     tokenizer.gguf_pre = pre
     return tokenizer
 

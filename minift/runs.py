@@ -171,7 +171,7 @@ def tune(
     a run that would not fit in the device's memory. ``buckets``: the padded lengths (one compile
     each; default ``tune_buckets(max_len)``).
     """
-    params, config, tokenizer, own_template, _ = load_any(init, dtype=dtype, **(overrides or {}))
+    params, config, tokenizer, own_template = load_any(init, dtype=dtype, **(overrides or {}))[:4]
     chat_template = chat_template or own_template or "compact"  # default: the model's own format
     if (detect_format(data) if format == "auto" else format) == "messages":  # any number of turns
         conversations = load_conversations(data)

@@ -26,10 +26,12 @@ LAYER_OF = {
     "minift": "data",  # the package's __init__: a docstring, the version and the XLA:CPU flag
     "minift.xla_flags": "data",
     "minift.files": "data", "minift.tokenizer": "data", "minift.data": "data", "minift.chat": "data",
+    "minift.chat_jinja": "data", "minift.gguf_vocab": "data",
     "minift.formats": "data", "minift.preferences": "data",
     "minift.config": "math", "minift.rope": "math", "minift.lora": "math", "minift.model": "math", "minift.loss": "math", "minift.optim": "math",
     "minift.rlhf": "math", "minift.rlhf.objectives": "math", "minift.rlhf.ppo_objective": "math",
     "minift.train": "loops", "minift.loop": "loops", "minift.generate": "loops", "minift.checkpoint": "loops", "minift.hf_llama": "loops",
+    "minift.gguf_llama": "loops",
     "minift.sharding": "loops",
     "minift.runs": "loops", "minift.rlhf.reward_model": "loops", "minift.rlhf.ppo": "loops",
     "minift.evaluate": "studies", "minift.calibration": "studies", "minift.demo": "studies", "minift.seeds": "studies", "minift.rlhf.sweep": "studies", "minift.exercises": "studies",

@@ -194,7 +194,7 @@ def test_the_loss_is_each_reply_and_its_end_token_only(any_tok, template, i):
         assert any_tok.decode(run[:-1]).strip() == reply.strip()
     assert enc.loss_mask.sum() == sum(map(len, runs))
     assert enc.ids[-1] == end and enc.loss_mask[-1] == 1  # a row ends with the last end token
-    if template != "chatml":  # ChatML writes no BOS
+    if CHAT_FORMATS[template].bos:  # ChatML (and SmolLM2's) writes no BOS
         assert enc.ids[0] == any_tok.bos_id and enc.loss_mask[0] == 0
 
 

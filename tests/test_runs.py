@@ -80,7 +80,7 @@ def test_sft_init_tunes_every_weight_on_alpaca_data_with_a_chat_template(checkpo
     assert info["chat_template"] == "llama2" and info["init"] == str(checkpoint)
     history = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert len(history) == 3 and all(np.isfinite(r["loss"]) for r in history)
-    tuned, _, _, template = load_any(out)
+    tuned, _, _, template, _ = load_any(out)
     before, _ = hf_llama.load_hf_llama(checkpoint)
     assert template == "llama2"
     assert not np.allclose(np.asarray(tuned["layers"]["wq"]), np.asarray(before["layers"]["wq"]))  # it trained
@@ -159,3 +159,53 @@ def test_export_a_course_run_then_tune_it_as_a_real_model(tmp_path, course_token
     assert load_tokenizer(exported).vocab_size == course_tokenizer.vocab_size  # its tokenizer.model came along
     assert main(["sft", "--init", str(exported), "--data", str(data[0]), "--out", str(tuned), *TRAIN]) == 0
     assert json.loads((tuned / "run.json").read_text())["info"]["chat_template"] == "compact"
+
+
+def test_exports_carry_the_template_the_model_was_tuned_with(tmp_path, course_tokenizer, checkpoint, data, capsys):
+    """A course run's HF and GGUF exports carry its instruction template as Jinja; a tuned run's export
+    carries its chat template; the GGUF export reloads bit for bit (f32) and prompts as the run did."""
+    from minift.chat_jinja import chat_jinja, render_jinja
+    from minift.data import Example, format_prompt
+
+    base, hf, gg = tmp_path / "base", tmp_path / "course-hf", tmp_path / "course.gguf"
+    assert main(["pretrain", "--preset", "tiny", "--seq-len", "32", "--out", str(base), "--steps", "2",
+                 "--warmup", "0", "--batch-size", "4", "--no-progress"]) == 0
+    assert main(["export", "--model", str(base), "--out", str(hf)]) == 0
+    assert main(["export", "--model", str(base), "--out", str(gg)]) == 0
+    ex = Example("Reverse the words.", "mèo chó gà", "")
+    messages = [{"role": "user", "content": f"{ex.instruction}\n\n{ex.input}"}]
+    jinja = (hf / "chat_template.jinja").read_text(encoding="utf-8")
+    assert json.loads((hf / "tokenizer_config.json").read_text())["chat_template"] == jinja
+    assert render_jinja(jinja, messages) == "<s>" + format_prompt(ex, "inline")  # the course prompt
+    course, gguf_model = load_any(base), load_any(gg)
+    assert gguf_model.chat_jinja == jinja and gguf_model.config == course.config
+    for a, b in zip(jax.tree.leaves(gguf_model.params), jax.tree.leaves(course.params)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    text = format_prompt(ex, "inline")
+    assert gguf_model.tokenizer.encode(text, bos=True) == course_tokenizer.encode(text, bos=True)
+    # a tuned run: its export says llama2, the template it was tuned with
+    tuned, out = tmp_path / "tuned", tmp_path / "tuned-hf"
+    assert main(["sft", "--init", str(checkpoint), "--data", str(data[0]), "--chat-template", "llama2",
+                 "--out", str(tuned), *TRAIN]) == 0
+    assert main(["export", "--model", str(tuned), "--out", str(out)]) == 0
+    assert (out / "chat_template.jinja").read_text(encoding="utf-8") == chat_jinja("llama2")
+    assert load_any(out).chat_template == "llama2"
+    assert main(["export", "--model", str(base), "--out", str(tmp_path / "x"), "--dtype", "q8_0"]) == 2
+    assert "--dtype q8_0: --format hf stores float32 or bfloat16" in capsys.readouterr().err
+
+
+def test_a_course_export_loads_with_autotokenizer_and_prompts_as_minift(tmp_path, course_tokenizer):
+    transformers = pytest.importorskip("transformers")
+    from minift.data import Example, format_prompt
+
+    base, hf = tmp_path / "base", tmp_path / "course-hf"
+    assert main(["pretrain", "--preset", "tiny", "--seq-len", "32", "--out", str(base), "--steps", "1",
+                 "--warmup", "0", "--batch-size", "2", "--no-progress"]) == 0
+    assert main(["export", "--model", str(base), "--out", str(hf)]) == 0
+    tok = transformers.AutoTokenizer.from_pretrained(hf)
+    ex = Example("Reverse the words.", "mèo chó gà", "")
+    messages = [{"role": "user", "content": f"{ex.instruction}\n\n{ex.input}"}]
+    text = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    assert text == "<s>" + format_prompt(ex, "inline")
+    ids = tok.apply_chat_template(messages, tokenize=True, add_generation_prompt=True)["input_ids"]
+    assert ids == course_tokenizer.encode(format_prompt(ex, "inline"), bos=True)

@@ -95,5 +95,7 @@ def write_tokenizer_config(tok, folder: Path, jinja: str) -> None:
         if tok.unk_id is not None:
             config["unk_token"] = piece(tok.unk_id)
         if isinstance(tok, Tokenizer):
-            config["legacy"] = False  # no extra space after special tokens: as SentencePiece encodes
+            # legacy: the text after BOS gets SentencePiece's dummy-prefix space, as minift encodes the
+            # prompt (ids then equal minift's; one known difference: text that *starts* with spaces)
+            config["legacy"] = True
     write_json(folder / "tokenizer_config.json", {**config, "chat_template": jinja})
