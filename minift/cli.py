@@ -24,7 +24,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     for name, help_text in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
         if name == command:
-            module = importlib.import_module(f"minift.commands.{name}")  # lazy: see the module docstring
+            module = importlib.import_module(f"minift.commands.{name.replace('-', '_')}")  # lazy: see the module docstring
             module.add_arguments(p)
             p.set_defaults(_run=module.run)
     return parser

@@ -18,6 +18,7 @@ from typing import Sequence
 
 import numpy as np
 
+from minift.chat import chat_prompt_ids, example_messages, turn_end_ids
 from minift.config import ModelConfig
 from minift.course.phrasings import MAX_JACCARD, jaccard
 from minift.data import Example, format_prompt
@@ -36,11 +37,14 @@ def exact_match(prediction: str, reference: str) -> bool:
     return normalize_answer(prediction) == normalize_answer(reference)
 
 
-def prompt_ids(example: Example, tokenizer, template: str = "alpaca") -> list[int]:
-    """The token ids the model sees before it answers: BOS + the formatted prompt.
+def prompt_ids(example: Example, tokenizer, template: str = "alpaca", chat_template: str | None = None) -> list[int]:
+    """The token ids the model sees before it answers: BOS + the formatted prompt, or, with a
+    ``chat_template`` (a real chat model), the example as one user turn and the assistant header.
 
-    The same tokenisation as ``minift.data.encode`` uses for the prompt part of a training example.
+    The same tokenisation as ``minift.data.encode`` / ``minift.chat.encode_chat`` use in training.
     """
+    if chat_template:
+        return chat_prompt_ids(example_messages(example)[:1], tokenizer, chat_template)
     return [tokenizer.bos_id] + tokenizer.encode(format_prompt(example, template))
 
 
@@ -51,22 +55,25 @@ def answer_scored(
     examples: Sequence[Example],
     *,
     template: str = "alpaca",
+    chat_template: str | None = None,
     max_new_tokens: int = 32,
     batch_size: int = 64,
     sampling: Sampling = GREEDY,
     key=None,
 ) -> list[tuple[str, list[float]]]:
     """The model's decoded answers to ``examples`` with their tokens' log-probabilities (EOS
-    included), in batches of a fixed size (one compilation)."""
+    included), in batches of a fixed size (one compilation). With ``chat_template`` the prompt is
+    that chat format's and an answer ends at its end-of-turn token."""
     answers: list[tuple[str, list[float]]] = []
     for start in range(0, len(examples), batch_size):
         chunk = list(examples[start : start + batch_size])
-        prompts = [prompt_ids(ex, tokenizer, template) for ex in chunk]
+        prompts = [prompt_ids(ex, tokenizer, template, chat_template) for ex in chunk]
         # Pad the last chunk with copies so every call has the same batch shape.
         prompts += [prompts[0]] * (batch_size - len(prompts))
         out = generate_scored(
             params, config, prompts, max_new_tokens=max_new_tokens,
-            eos_id=tokenizer.eos_id, pad_id=tokenizer.pad_id, sampling=sampling, key=key,
+            eos_id=tuple(turn_end_ids(tokenizer, chat_template)) if chat_template else tokenizer.eos_id,
+            pad_id=tokenizer.pad_id, sampling=sampling, key=key,
         )
         answers += [(tokenizer.decode(ids), logprobs) for ids, logprobs in out[: len(chunk)]]
     return answers

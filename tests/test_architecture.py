@@ -26,7 +26,7 @@ LAYER_OF = {
     "minift": "data",  # the package's __init__: a docstring, the version and the XLA:CPU flag
     "minift.xla_flags": "data",
     "minift.files": "data", "minift.tokenizer": "data", "minift.data": "data", "minift.chat": "data",
-    "minift.chat_jinja": "data", "minift.gguf_vocab": "data",
+    "minift.chat_jinja": "data", "minift.gguf_vocab": "data", "minift.real_model": "data",
     "minift.formats": "data", "minift.preferences": "data",
     "minift.config": "math", "minift.rope": "math", "minift.lora": "math", "minift.model": "math", "minift.loss": "math", "minift.optim": "math",
     "minift.rlhf": "math", "minift.rlhf.objectives": "math", "minift.rlhf.ppo_objective": "math",

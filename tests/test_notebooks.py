@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from minift.real_model import real_model_path
+
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 
 
@@ -51,6 +53,8 @@ def test_notebook_and_its_py_twin_hold_the_same_cells(path):
 @pytest.mark.notebook
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_runs(path, tmp_path, monkeypatch):
+    if path.stem == "07_real_model" and real_model_path() is None:
+        pytest.skip("the real model is not fetched: `make real-model` (make test and make test-real fetch it)")
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
     monkeypatch.setenv("MINIFT_NOTEBOOK_SMALL", "1")
@@ -174,6 +178,7 @@ ARTICLE_TERMS = {
     "04_instruction_tuning": [("mô hình nền tảng",), ("tinh chỉnh bằng chỉ thị",), ("câu lệnh",)],
     "05_rlhf_ppo_kl": [("rlhf",), ("kl",), ("phần thưởng",)],
     "06_limitations": [("ảo giác",), ("thiên kiến",)],
+    "07_real_model": [("tinh chỉnh bằng chỉ thị",), ("mẫu hội thoại",), ("lượng tử hóa",)],
 }
 
 
