@@ -70,9 +70,10 @@ def gguf_name(hf: str) -> str:
 
 
 def write_fixture_gguf(path: Path, quantize: dict[str, "gguf.GGMLQuantizationType"] = {}, arch: str = "llama",
-                       permute: bool = True) -> dict[str, np.ndarray]:
+                       permute: bool = True, cast: dict[str, type] = {}) -> dict[str, np.ndarray]:
     """The fixture model as a GGUF file written by gguf's writer; returns the HF tensors it holds
-    (the quantized ones dequantized again), i.e. what a correct loader must reconstruct."""
+    (the quantized ones dequantized again), i.e. what a correct loader must reconstruct.
+    ``cast``: tensors stored as another numpy dtype (e.g. int32, a type no Llama weight has)."""
     tensors, hf = hf_fixture()
     tok = load_tokenizer(FIXTURES / "tokenizers" / "llama3_style")
     w = gguf.GGUFWriter(path, arch)
@@ -106,10 +107,13 @@ def write_fixture_gguf(path: Path, quantize: dict[str, "gguf.GGMLQuantizationTyp
         if name in quantize:
             q = gguf.quants.quantize(t, quantize[name])
             w.add_tensor(gguf_name(name), q, raw_dtype=quantize[name])
-            back = gguf.quants.dequantize(q, quantize[name])  # in the file's (permuted) row order
-            held[name] = llama_cpp_unpermute(back, hf["num_attention_heads"]) if permute and "q_proj" in name else back
+            held[name] = gguf.quants.dequantize(q, quantize[name])  # in the file's (permuted) row order
+            if permute and "q_proj" in name:
+                held[name] = llama_cpp_unpermute(held[name], hf["num_attention_heads"])
+            elif permute and "k_proj" in name:
+                held[name] = llama_cpp_unpermute(held[name], hf["num_key_value_heads"])
         else:
-            w.add_tensor(gguf_name(name), t)
+            w.add_tensor(gguf_name(name), t.astype(cast.get(name, np.float32)))
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
@@ -154,8 +158,9 @@ def test_loading_without_undoing_the_permutation_would_be_caught(tmp_path):
 @pytest.mark.parametrize("qtype", ["Q8_0", "Q4_1"])
 def test_a_quantized_tensor_loads_as_its_dequantized_values(tmp_path, qtype):
     kind = gguf.GGMLQuantizationType[qtype]
-    name = "model.layers.0.self_attn.q_proj.weight"  # permuted and quantized
-    held = write_fixture_gguf(tmp_path / "m.gguf", {name: kind, "model.layers.1.mlp.up_proj.weight": kind})
+    name = "model.layers.0.self_attn.q_proj.weight"  # permuted and quantized (k too)
+    held = write_fixture_gguf(tmp_path / "m.gguf", {name: kind, "model.layers.1.self_attn.k_proj.weight": kind,
+                                                    "model.layers.1.mlp.up_proj.weight": kind})
     m = gguf_llama.load_gguf_llama(tmp_path / "m.gguf")
     assert m.tensor_types["blk.0.attn_q.weight"] == qtype
     _, hf = hf_fixture()
@@ -215,20 +220,7 @@ def test_another_architecture_or_type_is_a_one_line_error(tmp_path, course_token
     write_fixture_gguf(tmp_path / "q.gguf", arch="qwen2")
     with pytest.raises(ValueError, match=r"q.gguf: general.architecture is 'qwen2'"):
         gguf_llama.load_gguf_llama(tmp_path / "q.gguf")
-    tensors, hf = hf_fixture()
-    w = gguf.GGUFWriter(tmp_path / "t.gguf", "llama")
-    for key, value in (("context_length", 64), ("embedding_length", 32), ("block_count", 2),
-                       ("feed_forward_length", 48), ("head_count", 4), ("head_count_kv", 2), ("vocab_size", 96)):
-        getattr(w, f"add_{key}")(value)
-    for name, t in tensors.items():
-        if name.endswith("up_proj.weight"):
-            w.add_tensor(gguf_name(name), t.astype(np.int32))  # a type no Llama weight has
-        else:
-            w.add_tensor(gguf_name(name), t)
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_tensors_to_file()
-    w.close()
+    write_fixture_gguf(tmp_path / "t.gguf", cast={"model.layers.0.mlp.up_proj.weight": np.int32})
     with pytest.raises(ValueError, match=r"tensor blk.0.ffn_up.weight has type I32"):
         gguf_llama.load_gguf_llama(tmp_path / "t.gguf")
     (tmp_path / "bad.gguf").write_bytes(b"not a gguf file at all")
@@ -236,3 +228,18 @@ def test_another_architecture_or_type_is_a_one_line_error(tmp_path, course_token
         gguf_llama.load_gguf_llama(tmp_path / "bad.gguf")
     with pytest.raises(ValueError, match="q4_k"):
         gguf_llama.save_gguf_llama({}, get_config("tiny"), tmp_path / "x.gguf", course_tokenizer, dtype="q4_k")
+
+
+def test_transformers_reads_a_minift_gguf_with_the_same_logits(tmp_path, course_tokenizer):
+    """GGUF out, checked by another reader: transformers' own GGUF loader (when installed)."""
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    pytest.importorskip("accelerate")
+    config = get_config("tiny", vocab_size=course_tokenizer.vocab_size, tie_embeddings=False)
+    params = init_params(config, jax.random.PRNGKey(5))
+    gguf_llama.save_gguf_llama(params, config, tmp_path / "m.gguf", course_tokenizer)
+    model = transformers.AutoModelForCausalLM.from_pretrained(tmp_path, gguf_file="m.gguf", dtype=torch.float32)
+    ids = course_tokenizer.encode(TEXTS[1], bos=True)
+    with torch.no_grad():
+        theirs = model(torch.tensor([ids])).logits.numpy()[0]
+    np.testing.assert_allclose(np.asarray(fwd(params, jnp.asarray([ids]), config))[0], theirs, atol=1e-4, rtol=1e-4)

@@ -209,3 +209,22 @@ def test_a_course_export_loads_with_autotokenizer_and_prompts_as_minift(tmp_path
     assert text == "<s>" + format_prompt(ex, "inline")
     ids = tok.apply_chat_template(messages, tokenize=True, add_generation_prompt=True)["input_ids"]
     assert ids == course_tokenizer.encode(format_prompt(ex, "inline"), bos=True)
+
+
+def test_sft_init_and_generate_take_a_gguf_file(tmp_path, course_tokenizer, data, capsys):
+    """`sft --init FILE.gguf` tunes through the file's own chat template; the run prompts with it."""
+    from minift.chat_jinja import chat_jinja
+    from minift.gguf_llama import save_gguf_llama
+
+    config = get_config("tiny", vocab_size=course_tokenizer.vocab_size)
+    path = save_gguf_llama(init_params(config, jax.random.PRNGKey(6)), config, tmp_path / "m.gguf", course_tokenizer,
+                           chat_template=chat_jinja("llama2"))
+    assert load_any(path).chat_template == "llama2"
+    out = tmp_path / "tuned"
+    assert main(["sft", "--init", str(path), "--data", str(data[0]), "--out", str(out), *TRAIN]) == 0
+    info = json.loads((out / "run.json").read_text())["info"]
+    assert info["chat_template"] == "llama2" and info["init"] == str(path)  # the file's own, by default
+    tuned = load_any(out)
+    assert tuned.chat_template == "llama2" and tuned.tokenizer.encode("mèo") == course_tokenizer.encode("mèo")
+    capsys.readouterr()
+    assert main(["generate", "--model", str(out), "--instruction", "Name a colour.", "--max-new-tokens", "4"]) == 0
