@@ -133,9 +133,24 @@ for name in splits:
 # hướng thay đổi, không đủ để khẳng định một mức chính xác. Lưu ý `heldout_task` là những họ tác vụ
 # không có trong dữ liệu huấn luyện.
 #
+# Một lần chạy ở cấu hình đầy đủ (CPU 2 nhân, 2026-12-07; 80 bước LoRA mất 587 giây, cả notebook 11 phút
+# 40 giây) cho: SmolLM2 zero-shot 0% ở cả hai phần, mô hình của khóa học 50% (`heldout_phrasing`) và 0%
+# (`heldout_task`); sau LoRA, SmolLM2 được 0% và 10% (5 trên 48 câu). Điều thay đổi rõ nhất là *dạng*
+# câu trả lời: "The capital of France is Paris." thành "Paris", và câu hỏi tiếng Việt (trước đó mô hình
+# đã trả lời vô nghĩa) giờ nhận câu trả lời "2". Tinh chỉnh ngắn dạy mô hình kiểu trả lời cụt của dữ liệu
+# khóa học trước khi dạy được tác vụ. Với một hạt giống và 48 câu, chênh lệch 10 điểm chưa phải là một
+# kết quả.
+#
 # > **English.** The figures above are one run, one seed, on 48 questions per split (8 in the small
 # > setting): enough to see the direction of change, not to claim an accuracy. Note that `heldout_task`
 # > holds task families that are not in the training data.
+# >
+# > One run at the full setting (2-core CPU, 2026-12-07; the 80 LoRA steps took 587 s, the whole notebook
+# > 11 min 40 s) gave: SmolLM2 zero-shot 0% on both splits, the course model 50% (`heldout_phrasing`) and
+# > 0% (`heldout_task`); after LoRA, SmolLM2 0% and 10% (5 of 48). What changed most is the *form* of the
+# > answers: "The capital of France is Paris." became "Paris", and the Vietnamese question (answered with
+# > nonsense before) now gets "2". A short tune teaches the course data's terse answer style before it
+# > teaches the tasks. With one seed and 48 questions, a 10-point difference is not a result.
 
 # %% [markdown]
 # ## Xuất ra GGUF và nạp lại
