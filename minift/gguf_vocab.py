@@ -33,7 +33,6 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import json
-from pathlib import Path
 from typing import Any
 
 import sentencepiece as spm
