@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "eval": "exact-match accuracy per task on the held-out splits",
     "rm": "train the reward model on preference pairs (§4)",
     "ppo": "PPO with a KL penalty against the SFT model (§4); --sweep runs the β sweep",
+    "rlhf": "§4's over-optimisation study: PPO, GRPO, DPO and best-of-n on one gold judge and KL axis",
     "demo": "the end-to-end demo (what `make demo` runs)",
     "exercises": "exercise mode: write the equation functions yourself (stubs in exercises/)",
     "grade": "score your exercise functions with minift's own gradient and equation tests",

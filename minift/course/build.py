@@ -146,8 +146,8 @@ def _wrong(task: str, input: str, truth: str, rng: random.Random) -> str:
     raise ValueError(f"no wrong-answer rule for task {task!r}")
 
 
-def _rejected(task: str, input: str, truth: str, lang: str, kind: str, rng: random.Random) -> str | None:
-    """A rejected response of ``kind``; None when that kind cannot differ from the truth here."""
+def mistaken_response(task: str, input: str, truth: str, lang: str, kind: str, rng: random.Random) -> str | None:
+    """A mistaken response of ``kind`` (``REJECTION_KINDS``); None when that kind cannot differ from the truth here."""
     if kind == "wrong":
         candidate = _wrong(task, input, truth, rng)
     elif kind == "truncated":
@@ -182,7 +182,7 @@ def build_preferences() -> list[dict[str, str]]:
             continue
         truth = solve(task, input)
         kind = rng.choices(kinds, weights)[0]
-        rejected = _rejected(task, input, truth, lang, kind, rng)
+        rejected = mistaken_response(task, input, truth, lang, kind, rng)
         if rejected is None:
             continue
         seen.add((instruction, input))

@@ -198,6 +198,21 @@ def phrasings(task: str, *, heldout: bool = False) -> dict[str, tuple[str, ...]]
     return {"en": spec.heldout_en, "vi": spec.heldout_vi} if heldout else {"en": spec.en, "vi": spec.vi}
 
 
+def make_input(task: str, rng: random.Random, lang: str) -> str:
+    """A fresh input of ``task`` drawn with ``rng``, for a phrasing in ``lang`` (``"en"`` or ``"vi"``)."""
+    return _spec(task).make_input(rng, lang)
+
+
+def phrasing_language(task: str, instruction: str) -> str:
+    """``"en"`` or ``"vi"``: the language of one of ``task``'s phrasings (trained or held out)."""
+    spec = _spec(task)
+    if instruction in (*spec.vi, *spec.heldout_vi):
+        return "vi"
+    if instruction in (*spec.en, *spec.heldout_en):
+        return "en"
+    raise ValueError(f"{instruction!r} is not a phrasing of the course task {task!r}")
+
+
 def _spec(task: str) -> Task:
     if task not in TASK_SPECS:
         raise ValueError(f"unknown task {task!r}; the course tasks are {', '.join(TASK_SPECS)}")
