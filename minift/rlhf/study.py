@@ -50,6 +50,7 @@ from minift.rlhf.reward_model import (
     init_reward_model,
     train_reward_model,
 )
+from minift.rlhf.study_figure import plot_study
 
 METHODS = ("ppo", "grpo", "dpo", "bon")
 
