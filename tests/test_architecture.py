@@ -4,10 +4,12 @@ alone parses arguments and prints, small modules, and the README's module table 
 The layers (each imports only its own and lower ones), from ``../shared/DESIGN.md``:
 
     face     cli, __main__, commands.*, bench
-    studies  evaluate, calibration, seeds, demo, rlhf.sweep, exercises, limits.*
-    loops    train, loop, generate, checkpoint, hf_llama, sharding, runs, rlhf.reward_model, rlhf.ppo
-    math     config, rope, lora, model, loss, optim, rlhf (the package), rlhf.objectives, rlhf.ppo_objective
-    data     xla_flags, files, tokenizer, data, chat, formats, preferences, course.*
+    studies  evaluate, calibration, seeds, demo, rlhf.sweep, rlhf.study, rlhf.study_figure, exercises, limits.*
+    loops    train, loop, generate, checkpoint, hf_llama, sharding, runs, rlhf.reward_model, rlhf.ppo,
+             rlhf.measure, rlhf.grpo, rlhf.dpo
+    math     config, rope, lora, model, loss, optim, rlhf (the package), rlhf.objectives, rlhf.ppo_objective,
+             rlhf.estimators
+    data     xla_flags, files, tokenizer, data, chat, formats, preferences, rlhf.setting, course.*
 """
 
 from __future__ import annotations
@@ -27,14 +29,17 @@ LAYER_OF = {
     "minift.xla_flags": "data",
     "minift.files": "data", "minift.tokenizer": "data", "minift.data": "data", "minift.chat": "data",
     "minift.chat_jinja": "data", "minift.gguf_vocab": "data", "minift.real_model": "data",
-    "minift.formats": "data", "minift.preferences": "data",
+    "minift.formats": "data", "minift.preferences": "data", "minift.rlhf.setting": "data",
     "minift.config": "math", "minift.rope": "math", "minift.lora": "math", "minift.model": "math", "minift.loss": "math", "minift.optim": "math",
     "minift.rlhf": "math", "minift.rlhf.objectives": "math", "minift.rlhf.ppo_objective": "math",
+    "minift.rlhf.estimators": "math",
     "minift.train": "loops", "minift.loop": "loops", "minift.generate": "loops", "minift.checkpoint": "loops", "minift.hf_llama": "loops",
     "minift.gguf_llama": "loops",
     "minift.sharding": "loops",
     "minift.runs": "loops", "minift.rlhf.reward_model": "loops", "minift.rlhf.ppo": "loops",
+    "minift.rlhf.measure": "loops", "minift.rlhf.grpo": "loops", "minift.rlhf.dpo": "loops",
     "minift.evaluate": "studies", "minift.calibration": "studies", "minift.demo": "studies", "minift.seeds": "studies", "minift.rlhf.sweep": "studies", "minift.exercises": "studies",
+    "minift.rlhf.study": "studies", "minift.rlhf.study_figure": "studies",
     "minift.cli": "face", "minift.__main__": "face", "minift.bench": "face",
 }
 PREFIX_LAYER = {"minift.course": "data", "minift.commands": "face", "minift.limits": "studies"}
