@@ -170,7 +170,7 @@ def test_rlhf_quick_writes_the_schema_with_its_invariants(quick_results):
                 else:  # every trained policy starts as the reference: KL exactly 0 to float rounding
                     assert points[0]["kl"] == pytest.approx(0.0, abs=1e-4)
                 c = r["collapse"][method][name][seed]
-                assert 0 < c["distinct"] <= 1 and c["entropy"] >= 0
+                assert 0 < c["distinct"] <= 1 and c["entropy"] >= 0 and 0 <= c["polite"] <= 1
     ppo = r["curves"]["ppo"]
     first = {name: runs["0"][0]["proxy"] for name, runs in ppo.items()}
     assert len(set(first.values())) == 1  # same seed, same first rollout, whatever beta

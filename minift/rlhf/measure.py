@@ -161,7 +161,9 @@ def token_entropy(params: dict, config: ModelConfig, s: Samples) -> float:
 def collapse(params: dict, config: ModelConfig, prompts: PromptSet, n_prompts: int, m: int, key: Array,
              tokenizer: Any, max_new_tokens: int) -> dict[str, float]:
     """Mode collapse, measured: ``m`` samples at temperature 1 for each of the first ``n_prompts`` prompts;
-    {"distinct": distinct answers per prompt / m, "entropy": next-token entropy along them}."""
+    {"distinct": distinct answers per prompt / m, "entropy": next-token entropy along them,
+    "polite": the fraction of them that open politely (the exploit of ``minift.rlhf.setting``'s bias)}."""
     index = np.repeat(np.arange(n_prompts), m)
     s = sample(params, config, prompts, index, key, tokenizer, max_new_tokens)
-    return {"distinct": distinct_per_prompt(s.text, m), "entropy": token_entropy(params, config, s)}
+    return {"distinct": distinct_per_prompt(s.text, m), "entropy": token_entropy(params, config, s),
+            "polite": float(np.mean([opens_politely(y) for y in s.text]))}

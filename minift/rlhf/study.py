@@ -13,13 +13,14 @@ biased towards a polite opening):
    **DPO** from the same pairs for each of its β, and **best-of-n** from the SFT policy for
    $n = 1\ldots64$ ($KL = \log n - (n-1)/n$, no training);
 3. for every final policy, **mode collapse** on a fixed prompt set (distinct answers per prompt
-   among 8 samples, next-token entropy at temperature 1);
+   among 8 samples, next-token entropy at temperature 1, and how many of them open politely — the
+   annotators' bias, exploited);
 4. the figure (gold and proxy against $\sqrt{KL}$, seed bands) and Gao's forms fitted to each
    method's gold gain.
 
 ``rlhf_results.json`` holds ``curves[method][setting][seed] = [{"kl", "proxy", "gold"}, ...]`` in
 training order (best-of-n: one point), ``collapse[method][setting][seed] = {"distinct",
-"entropy"}``, the setting's own numbers, the fits and samples before/after.
+"entropy", "polite"}``, the setting's own numbers, the fits and samples before/after.
 """
 
 from __future__ import annotations
@@ -200,7 +201,8 @@ def bon_points(s: Setting, tokenizer: Any, study: StudyConfig, seed: int) -> tup
         chosen = measure.Samples(*(a[rows] for a in x[:5]), picks)
         collapse[str(n)] = {"distinct": measure.distinct_per_prompt(picks, m),
                             # best-of-n has no network of its own: the SFT model's entropy along its picks
-                            "entropy": measure.token_entropy(s.sft_params, s.config, chosen)}
+                            "entropy": measure.token_entropy(s.sft_params, s.config, chosen),
+                            "polite": float(np.mean([setting.opens_politely(t) for t in picks]))}
     return points, collapse
 
 
