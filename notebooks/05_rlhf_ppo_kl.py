@@ -34,8 +34,9 @@
 #    thưởng theo từng token, GAE, hàm mất mát có cắt (clipped loss) — và vì sao hàm mất mát đó xấp xỉ
 #    0 khi tỉ số bằng 1 trong khi gradient của nó lại khác 0;
 # 4. giải thích hai chỗ có thể đặt KL (trong phần thưởng, hoặc trong hàm mất mát);
-# 5. chạy **phép quét β** (β sweep): β = 0, một β nhỏ và một β lớn, rồi vẽ phần thưởng học được,
-#    phần thưởng chuẩn, KL và entropy.
+# 5. đo **tối ưu quá mức phần thưởng** (reward over-optimisation): khi người gán nhãn có thiên kiến,
+#    PPO, GRPO, DPO và best-of-n cùng leo lên phần thưởng học được, và một giám khảo duy nhất cho thấy
+#    phần thưởng chuẩn tăng rồi giảm theo KL — với 3 seed, kèm những gì *không* xảy ra ở quy mô này.
 #
 # "Con người" của khóa học là một chương trình, `minift.course.judge.judge` (**phần thưởng chuẩn**, gold
 # reward): chính nó đã gán nhãn các cặp ưu tiên, và ta có thể hỏi nó câu trả lời của PPO *thực sự* tốt
@@ -55,8 +56,9 @@
 # > 3. unrolls **one PPO iteration by hand**: rollout, log-probs, KL, per-token rewards, GAE, the
 # >    clipped loss — and why that loss reads ≈ 0 at ratio 1 while its gradient is not zero;
 # > 4. explains the two places the KL can go (in the reward, or in the loss);
-# > 5. runs the **β sweep**: β = 0, a small and a large β, and plots learned reward, gold reward, KL
-# >    and entropy.
+# > 5. measures **reward over-optimisation**: with biased annotators, PPO, GRPO, DPO and best-of-n
+# >    all climb the learned reward, and one judge shows the gold reward rise, then fall, with the KL
+# >    — over 3 seeds, with what does *not* happen at this scale.
 # >
 # > The course's "human" is a program, `minift.course.judge.judge` (the **gold reward**): it labelled
 # > the preference pairs, and we can ask it how good PPO's answers *really* are — which PPO never
@@ -81,17 +83,25 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+from IPython.display import Image, display
 
 import minift.rlhf as rlhf
 from minift import data, loop, model
 from minift.config import get_config
-from minift.course.bundled import (PREFERENCES_FILE, SAMPLES_DIR, corpus_texts, course_examples, course_model,
-                                   default_tokenizer)
+from minift.course.bundled import (
+    PREFERENCES_FILE,
+    SAMPLES_DIR,
+    corpus_texts,
+    course_examples,
+    course_model,
+    default_tokenizer,
+)
 from minift.course.judge import judge
 from minift.generate import Sampling, generate_tokens
 from minift.preferences import load_preferences, split_pairs
-from minift.rlhf import ppo, reward_model, sweep
-from minift.seeds import describe
+from minift.rlhf import ppo, reward_model, study, sweep
+from minift.rlhf.setting import Annotator, preference_probability
+from minift.seeds import describe, spread
 
 SMALL = os.environ.get("MINIFT_NOTEBOOK_SMALL") == "1"
 WORK = Path(tempfile.mkdtemp(prefix="minift05_"))
@@ -362,8 +372,8 @@ print(f"|gradient| = {float(jnp.linalg.norm(grad)):.3f}, bằng (equal to) -m*A/
 
 # %%
 opt_state = ppo.ppo_optimizer(settings.update_settings()).init(policy)
-# biên dịch một lần cho các thiết lập này; phép quét bên dưới (β khác, cùng thiết lập) dùng lại chương trình
-# compiled once for these settings; the sweep below (other betas, same settings) reuses the program
+# biên dịch một lần cho các thiết lập này (β là một đối số, không phải hằng: β khác dùng lại chương trình)
+# compiled once for these settings (β is an argument, not a constant: another β reuses the program)
 policy, opt_state, stats = ppo.ppo_update(policy, opt_state, roll, jax.random.PRNGKey(1), jnp.float32(settings.beta),
                                           config=cfg, settings=settings.update_settings())
 for name in ("ratio_mean", "clip_frac", "approx_kl", "value_loss"):
@@ -427,116 +437,203 @@ print("mục tiêu của bài viết (the article's objective) E[R] - beta KL:",
       float(rlhf.rlhf_objective(roll2.scores, roll2.logp_old, roll2.logp_ref, roll2.mask, settings.beta)))
 
 # %% [markdown]
-# ## 4. Phép quét β: dây cương KL làm gì (the β sweep: what the KL leash does)
+# ## 4. Tối ưu quá mức phần thưởng, đo bằng một giám khảo (reward over-optimisation, measured with one judge)
 #
-# Cùng mô hình SFT, cùng mô hình phần thưởng, cùng các lời nhắc và cùng seed; chỉ có β thay đổi
-# (`sweep.run_sweep`). Ta theo dõi phần thưởng học được (thứ PPO cực đại hóa), phần thưởng chuẩn (thứ ta
-# thực sự muốn), KL so với $\pi_{ref}$ và entropy của các phân phối token tiếp theo của chính sách.
+# Vòng lặp PPO ở trên xuất phát từ một mô hình SFT mà giám khảo đã chấm gần điểm tối đa (phần thưởng
+# chuẩn ≈ 0.97 trong lần chạy của khóa học): RL không còn gì để giành, nên một phép quét β ở đó chỉ cho
+# thấy chính sách *trôi đi* khi không có dây cương, không phải việc tối ưu một phần thưởng học được làm
+# hỏng nó. Để thấy hiện tượng của Gao và cs. (2023) cần hai điều, và `minift.rlhf.setting` dựng cả hai
+# từ chính các tác vụ của khóa học:
 #
-# > **English.** *The β sweep: what the KL leash does.* Same SFT model, reward model, prompts and
-# > seed; only β changes (`sweep.run_sweep`). We watch the learned reward (what PPO maximises), the
-# > gold reward (what we actually want), the KL to $\pi_{ref}$ and the entropy of the policy's
-# > next-token distributions.
+# * **một chính sách còn chỗ để tiến bộ**: SFT ngắn (700 bước), phần thưởng chuẩn ≈ 0.34 (trần là 1);
+# * **một phần thưởng đại diện (proxy) có thể bị lợi dụng**: người gán nhãn mô phỏng thích câu trả lời
+#   tốt hơn theo giám khảo, *cộng* một điểm thưởng $b = 0.8$ cho câu mở đầu lịch sự ("Sure!",
+#   "Vâng!") mà giám khảo không cho (nó trừ điểm), và có nhiễu:
+#   $U(y) = R^\star(y) + b\,\mathbb{1}[\text{lịch sự}]$, $P(y_a \succ y_b) = \sigma\big((U(y_a)-U(y_b))/\tau\big)$.
+#   Đây cũng là *thiên kiến của người gán nhãn* (annotator bias) của §5. Mô hình phần thưởng
+#   Bradley–Terry học $U$, không học $R^\star$.
+#
+# Rồi bốn phương pháp leo lên cùng một phần thưởng đại diện, và cùng một giám khảo chấm chúng:
+# **PPO** (KL k1 trong phần thưởng, như ở trên), **GRPO** (Shao và cs. 2024: lợi thế chuẩn hóa trong
+# nhóm, `estimators.group_advantages`, KL k3 trong hàm mất mát, không có mạng giá trị), **DPO**
+# (Rafailov và cs. 2023: mục tiêu của §4 giải dạng đóng rồi khớp thẳng lên các cặp,
+# `estimators.dpo_loss`) và **best-of-n** (lấy $n$ mẫu SFT, giữ mẫu có phần thưởng đại diện cao nhất;
+# không huấn luyện; $KL = \log n - (n-1)/n$, `estimators.best_of_n_kl`). Trục chung là khoảng cách
+# $d = \sqrt{KL}$ tới $\pi_{ref}$; Gao và cs. khớp phần thưởng chuẩn bằng $R = d(\alpha - \beta d)$ cho
+# best-of-n và $R = d(\alpha - \beta\log d)$ cho RL (`estimators.gao_fit`).
+#
+# > **English.** *Reward over-optimisation, measured with one judge.* The PPO loop above starts from
+# > an SFT model the judge already scores near its ceiling (gold ≈ 0.97 in the course's run): RL
+# > has nothing to win, so a β sweep there only shows a policy *drifting* without a leash, not a
+# > learned reward being over-optimised. Gao et al. (2023)'s effect needs two things, and
+# > `minift.rlhf.setting` builds both from the course's own tasks: **a policy with room** (a short
+# > SFT, gold ≈ 0.34 of a ceiling of 1) and **a proxy that can be hacked** — simulated annotators
+# > who prefer the judge's better answer *plus* a bonus $b = 0.8$ for a polite opening ("Sure!",
+# > "Vâng!") that the judge does not give (it costs reward), with noise (the equations above; §5's
+# > *annotator bias*). The Bradley–Terry reward model learns $U$, not $R^\star$. Four methods then
+# > climb the same proxy and one judge scores them all: **PPO** (k1 in the reward, as above),
+# > **GRPO** (group-standardised advantages, k3 in the loss, no value network), **DPO** (§4's
+# > objective solved in closed form and fitted to the pairs) and **best-of-n** (keep the best of $n$
+# > SFT samples by the proxy; no training; $KL = \log n - (n-1)/n$). The common axis is
+# > $d = \sqrt{KL}$; Gao et al. fit $R = d(\alpha - \beta d)$ (best-of-n) and $R = d(\alpha - \beta\log d)$ (RL).
 
 # %%
-results = sweep.run_sweep([0.0, 0.05, 0.5], sft_params, cfg, rm_params, cfg, prompts, tok, settings, WORK / "sweep")
-start = results["summary"]["0"]
-print(f"lúc đầu (start): học được (learned) {start['start_reward']['mean']:+.2f}, "
-      f"chuẩn (gold) {start['start_gold_reward']['mean']:+.2f}")
-print(f"{'beta':>6} {'R học được':>12} {'R chuẩn':>9} {'KL k1':>7} {'entropy':>8}")
-print(f"{'':>6} {'(learned R)':>12} {'(gold R)':>9}")
-# mỗi giá trị: trung bình qua các seed đã chạy (ở đây chỉ một)
-for name, s in results["summary"].items():  # each value: mean over the seeds run (one here)
-    print(f"{name:>6} {s['final_reward']['mean']:+12.3f} {s['final_gold_reward']['mean']:+9.3f} "
-          f"{s['final_kl_k1']['mean']:7.2f} {s['final_entropy']['mean']:8.3f}")
-print("các mẫu cuối cùng (final samples):", results["final_samples"])
+# Người gán nhãn của nghiên cứu (the study's annotators): U = R* + b·[mở đầu lịch sự], b = 0.8, tau = 0.05
+ann = Annotator()
+ex = next(e for e in course_examples("train") if e.task == "max_number")
+print("chỉ thị (instruction):", ex.instruction, "| đầu vào (input):", ex.input)
+u = {}
+for y in (ex.response, "Sure! " + ex.response, "Sure! 3"):
+    gold_y = judge(ex.instruction, ex.input, y)
+    u[y] = ann.utility(gold_y, y)
+    print(f"{y!r:12} chuẩn (gold) R* = {gold_y:+.2f}   người gán nhãn (annotator) U = {u[y]:+.2f}")
+print("P(chọn câu lịch sự thay vì câu trả lời trơn — picks the polite one over the bare one) =",
+      round(preference_probability(u["Sure! " + ex.response], u[ex.response], ann.noise), 3))
+
+# %% [markdown]
+# Toàn bộ nghiên cứu là một hàm, `study.run_study` (dòng lệnh: `minift rlhf --out DIR --seeds 3`). Ô dưới
+# chạy nó ở kích thước nhỏ nhất (`StudyConfig.quick()`: vài bước mỗi phương pháp, khoảng một phút) để
+# thấy mọi phương pháp và mọi đầu ra; **các con số của nó không có ý nghĩa**. Lần chạy thật, 3 seed,
+# được lưu trong `docs/rlhf_results.json` và được đọc ở ô sau.
+#
+# > **English.** The whole study is one function, `study.run_study` (command line: `minift rlhf --out
+# > DIR --seeds 3`). The cell below runs it at its smallest size (`StudyConfig.quick()`: a few steps per
+# > method, about a minute) to show every method and output; **its numbers mean nothing**. The real
+# > three-seed run is stored in `docs/rlhf_results.json` and read in the cell after.
+
+# %%
+# mô hình nền của `make course-models` nếu có, nếu không thì mô hình SFT của notebook (the course's base model, else ours)
+base_params, base_cfg = (loop.load_model(course_model("base")) if course_model("base") and not SMALL
+                         else (sft_params, cfg))
+live = study.run_study(base_params, base_cfg, tok, WORK / "study", seeds=[0], study=study.StudyConfig.quick())
+print("curves[method] ->", {m: list(s) for m, s in live["curves"].items()})
+print("collapse['ppo']['0']['0'] ->", live["collapse"]["ppo"]["0"]["0"])
 print(f"đã chạy {time.perf_counter() - T0:.0f} s (so far)")
 
 # %% [markdown]
-# `run_sweep` đã vẽ hình do `sweep.plot_sweep` tạo ra (các đường: trung bình trượt trên 5 vòng lặp, lấy
-# trung bình qua các seed khi chạy nhiều seed, kèm một dải từ seed thấp nhất đến seed cao nhất). Hàng
-# trên: từng đại lượng theo vòng lặp PPO. Hàng dưới: phần thưởng học được, phần thưởng chuẩn và entropy
-# theo KL, cùng khoảng cách do tối ưu quá mức (over-optimisation) học được − chuẩn. Nhãn trong hình
-# bằng tiếng Anh: *learned reward* = phần thưởng học được, *gold reward (judge)* = phần thưởng chuẩn
-# (giám khảo), *KL to $\pi_{ref}$* = KL so với $\pi_{ref}$, *distinct answers / batch* = số câu trả lời
-# khác nhau trong một batch, *PPO iteration* = vòng lặp PPO.
+# **Lần chạy thật (the real run).** `minift rlhf --out runs/rlhf --seeds 3` (21 phút trên 2 nhân CPU),
+# từ mô hình nền của `make course-models` (4 lớp, 128 chiều): SFT 700 bước; 2 121 cặp, trong đó người
+# gán nhãn đồng ý với giám khảo ở 78%; mô hình phần thưởng xếp đúng 73% số cặp giữ lại, và tương quan
+# 0.49 với giám khảo trên các mẫu của chính sách SFT. PPO 40 vòng lặp × 32 lần sinh mẫu cho mỗi β,
+# GRPO 30 vòng lặp, DPO 150 bước, best-of-n từ 64 mẫu SFT cho mỗi lời nhắc. Mỗi ô: trung bình (nhỏ
+# nhất–lớn nhất) qua 3 seed của trung bình trượt 5 điểm; *đỉnh* là điểm cao nhất của đường đó, *cuối*
+# là điểm cuối cùng; ba cột sau đo trên chính sách cuối, 8 mẫu ở nhiệt độ 1 cho mỗi lời nhắc trong 16
+# lời nhắc cố định. Chính sách SFT (best-of-1): phần thưởng chuẩn 0.34, 0.70 câu trả lời khác nhau,
+# entropy 0.77, 3% mở đầu lịch sự.
 #
-# > **English.** `run_sweep` drew the figure `sweep.plot_sweep` makes (lines: moving averages over 5
-# > iterations, the mean over seeds when several are run, with a band from the lowest to the highest
-# > seed). Top: each quantity against the PPO iteration. Bottom: learned reward, gold reward and
-# > entropy against the KL, and the over-optimisation gap learned − gold.
-
-# %%
-from IPython.display import Image, display
-
-display(Image(filename=str(WORK / "sweep" / "beta_sweep.png")))
-
-# %% [markdown]
-# **Một lần chạy thật cho thấy gì (what a real run shows).** `docs/beta_sweep.json` và
-# `docs/beta_sweep.png` lưu phép quét được thực hiện từ mô hình SFT có che của seed 0 trong demo (0.99
-# triệu tham số; tiền huấn luyện 600 bước, SFT 1600 bước), một mô hình phần thưởng có độ chính xác theo
-# cặp 0.79 trên các cặp giữ lại, PPO chạy 50 vòng lặp, mỗi vòng 32 lần sinh mẫu, ba seed PPO cho mỗi β
-# (`minift ppo --sweep 0,0.05,0.5 --seeds 3 --iterations 50`, khoảng 12 phút trên 2 nhân CPU). Giá trị
-# cuối là trung bình của 5 vòng lặp cuối, rồi lấy trung bình (nhỏ nhất–lớn nhất) qua 3 seed; mọi lần
-# chạy đều bắt đầu ở phần thưởng học được 1.25, phần thưởng chuẩn 0.97:
+# | phương pháp | β hoặc n | chuẩn: đỉnh (gold peak) | chuẩn: cuối (gold final) | KL cuối (nats) | khác nhau (distinct) | entropy | lịch sự (polite) |
+# |---|---|---|---|---|---|---|---|
+# | PPO | 0 | 0.47 (0.43–0.51) | **0.06** (−0.09–0.23) | **9.82** (4.41–14.16) | 0.73 | 1.26 | 0.32 (0.04–0.76) |
+# | PPO | 0.05 | 0.48 (0.46–0.52) | 0.16 (0.12–0.23) | 5.25 (3.60–6.09) | 0.75 | 1.03 | 0.26 |
+# | PPO | 0.2 | 0.48 (0.46–0.51) | 0.34 (0.31–0.36) | 2.42 (1.83–2.81) | 0.66 | 1.10 | 0.09 |
+# | PPO | 0.5 | 0.48 (0.46–0.51) | **0.42** (0.39–0.44) | **1.31** (1.24–1.40) | 0.59 | 0.98 | 0.02 |
+# | GRPO | 0 | 0.45 (0.40–0.48) | 0.16 (0.07–0.29) | 4.31 (2.60–5.74) | 0.81 | 0.91 | 0.45 (0.41–0.52) |
+# | GRPO | 0.2 | 0.46 (0.41–0.48) | 0.29 (0.25–0.34) | 1.47 (1.40–1.56) | 0.69 | 1.01 | 0.20 |
+# | DPO | 0.05 | 0.44 (0.40–0.46) | 0.39 (0.37–0.42) | 1.24 (1.15–1.33) | 0.75 | 1.00 | 0.29 (0.23–0.33) |
+# | DPO | 0.2 | 0.46 (0.43–0.49) | 0.43 (0.40–0.48) | 0.69 (0.62–0.74) | 0.68 | 1.01 | 0.15 |
+# | DPO | 1 | 0.49 (0.46–0.53) | 0.49 (0.46–0.53) | 0.21 (0.16–0.25) | 0.60 | 0.92 | 0.05 |
+# | best-of-n | 1 → 2 → 4 → 8 → 16 → 32 → 64 | | 0.34 → **0.51** → 0.49 → 0.40 → 0.31 → 0.24 → **0.17** (mỗi giá trị trong ±0.02 qua 3 seed) | 0 → 0.19 → 0.64 → 1.20 → 1.84 → 2.50 → 3.17 | 0.70 → … → **0.12** | 0.77 → … → 1.10 | 0.03 → … → 0.38 (0.31–0.44) |
 #
-# | β | phần thưởng học được (learned reward) | phần thưởng chuẩn (gold reward) | KL (nats / câu trả lời — per answer) | entropy (nats / token) |
-# |---|---|---|---|---|
-# | 0    | 1.28 (1.08–1.45) | 0.40 (0.33–0.44) | 16.2 (11.4–24.7) | 1.02 (0.72–1.42) |
-# | 0.05 | 1.42 (1.39–1.45) | 0.73 (0.66–0.77) | 2.65 (1.72–4.12) | 0.35 (0.31–0.39) |
-# | 0.5  | 1.41 (1.34–1.46) | 0.87 (0.85–0.90) | 0.84 (0.31–1.35) | 0.24 (0.21–0.28) |
+# Những gì 3 seed cho phép nói:
 #
-# * **Số hạng KL là dây cương (the KL term is the leash).** Khoảng giá trị của phần thưởng chuẩn không
-#   chồng lên nhau giữa ba giá trị β: chính sách càng trôi xa thì càng đánh mất nhiều chất lượng thật,
-#   và khi vẽ theo KL (hàng dưới của hình), cả chín lần chạy nằm trên cùng một đường cong. Với β = 0,
-#   KL vượt 10 nats mỗi câu trả lời ở đâu đó giữa vòng lặp 26 và 44 (tùy seed); β = 0.5 giữ nó dưới 1
-#   ở hầu hết, chứ không phải tất cả, các vòng lặp.
-# * **Tối ưu quá mức phần thưởng (reward over-optimisation).** Ở quy mô này phần thưởng học được hầu như
-#   không tăng, vậy mà khoảng cách học được − chuẩn cứ nới rộng dần: PPO tìm ra những câu trả lời mà mô
-#   hình phần thưởng chấm như câu tốt còn giám khảo thì không (từ ngữ lộn xộn, chữ hoa chữ thường lẫn
-#   lộn, như `dog NEW HELLO to big`). Gao và cs. (2023) đo được cùng đường cong này trên các mô hình
-#   phần thưởng thật.
-# * **Điều mô hình đồ chơi không cho thấy (what the toy does not show).** Entropy của token tiếp theo lại
-#   *tăng* theo KL thay vì suy sụp, và các câu trả lời vẫn khác nhau: chính sách nhỏ khi trôi xa viết ra
-#   những chuỗi mà mô hình SFT không bao giờ viết, và không chắc chắn về chúng. Thiệt hại nằm ở *nội
-#   dung* được nói ra.
+# * **Phần thưởng đại diện tăng ở mọi lần chạy** (PPO β = 0: từ 0.53 / −0.12 / −0.44 ở lần sinh mẫu
+#   đầu tiên lên 1.62–2.22; best-of-n: 0.47 → 2.38 khi n đi từ 1 đến 64), **còn phần thưởng chuẩn
+#   tăng rồi giảm.** PPO β = 0 đạt đỉnh 0.43–0.51 trong 8 vòng lặp đầu, rồi kết thúc ở −0.09–0.23 khi KL
+#   lên tới 4.4–14.2 nats; GRPO β = 0 từ đỉnh 0.40–0.48 xuống 0.07–0.29; best-of-n lên 0.51 ở n = 2 rồi
+#   rơi xuống dưới cả chính sách SFT từ n = 16. Đó là tối ưu quá mức phần thưởng: càng leo lên phần
+#   thưởng học được, chất lượng thật càng mất.
+# * **β mua được gì.** Trên cả 3 seed và cho cả ba phương pháp có huấn luyện, β lớn hơn kết thúc ở KL
+#   thấp hơn và ở phần thưởng chuẩn cuối cao hơn hoặc bằng (PPO: 0.06 → 0.16 → 0.34 → 0.42 khi β = 0 →
+#   0.5; DPO: 0.39 → 0.43 → 0.49 khi β = 0.05 → 1). Nhưng *đỉnh* thì gần như không đổi (PPO ≈ 0.48 với
+#   mọi β): dây cương không đưa chính sách lên cao hơn, nó chặn đà rơi — trong 40 vòng lặp, β = 0.5 giữ
+#   KL dưới 1.4 nats và phần thưởng chuẩn ở 0.42, gần đỉnh.
+# * **Cách lợi dụng, thành lời.** Sau PPO β = 0 (ô dưới in mẫu của cả 3 seed): `Vâng! 6`, `Vâng! Dạ!
+#   brown`, `Hertainly! negative` — câu mở đầu lịch sự (hoặc một bản viết sai của nó) mà người gán nhãn thích và giám khảo trừ điểm —
+#   và những chuỗi tên màu dài (`black yellow white black …`) mà mô hình phần thưởng chấm cao. Tỉ lệ câu
+#   mở đầu lịch sự: 3% ở SFT, 45% sau GRPO β = 0, 29% sau DPO β = 0.05, 38% ở best-of-64 — cao hơn SFT
+#   trên mọi seed; sau PPO β = 0 trung bình 32%, nhưng 4% / 76% / 17% theo seed: mỗi seed tìm ra cách
+#   lợi dụng của riêng nó. β càng lớn, câu lịch sự càng ít (PPO β = 0.5: 2%, DPO β = 1: 5%).
+# * **Điều không xảy ra ở quy mô này.** (1) Không có suy sụp hình dáng vốn có (mode collapse) ở các
+#   chính sách được huấn luyện: số câu trả lời khác nhau vẫn ở 0.59–0.81 (SFT 0.70) và entropy *tăng*
+#   (0.91–1.26, SFT 0.77) — chính sách trôi xa viết ra những chuỗi linh tinh đa dạng. Chỉ best-of-n mới
+#   suy sụp theo nghĩa này (0.12 câu khác nhau ở n = 64: lựa chọn ưa thích của mô hình phần thưởng
+#   trong 64 mẫu cứ lặp lại). (2) DPO không có một đỉnh rõ ràng: trong 150 bước KL của nó không vượt
+#   1.33 nats; với β = 0.05 phần thưởng chuẩn kết thúc thấp hơn đỉnh 0.02–0.09, và ở seed 0 nó không
+#   bao giờ vượt lần đo đầu tiên. (3) Dạng RL của Gao và cs. khớp kém (R² 0.20–0.35, các điểm 32 lần
+#   sinh mẫu rất nhiễu); dạng best-of-n khớp tốt (R² 0.93, α = 0.38, β = 0.28, đỉnh tại
+#   $d = \alpha/2\beta = 0.69$). Đừng đọc các hệ số RL như một định luật.
+# * **Khoảng tiến bộ thật là nhỏ.** Không phương pháp nào đưa phần thưởng chuẩn quá ≈ 0.5 (trần là 1):
+#   +0.15 so với SFT, trước khi phần thưởng đại diện chiếm lấy.
 #
-# > **English.** *What a real run shows.* `docs/beta_sweep.json` and `docs/beta_sweep.png` hold the
-# > sweep made from the masked SFT model of the demo's seed 0 (0.99M parameters; pretrained 600 steps,
-# > SFT 1,600), a reward model at 0.79 held-out pairwise accuracy, PPO for 50 iterations of 32
-# > rollouts, three PPO seeds per β (`minift ppo --sweep 0,0.05,0.5 --seeds 3 --iterations 50`, about
-# > 12 minutes on 2 CPU cores). Final values are the mean of the last 5 iterations, then mean
-# > (min–max) over the 3 seeds (the table above); every run starts at learned reward 1.25, gold
-# > reward 0.97.
+# > **English.** *The real run.* `minift rlhf --out runs/rlhf --seeds 3` (21 minutes on 2 CPU cores),
+# > from `make course-models`' base model (4 layers, width 128): SFT 700 steps; 2,121 pairs on which
+# > the annotators agree with the judge 78% of the time; a reward model at 73% held-out pairwise
+# > accuracy and 0.49 correlation with the judge on the SFT policy's samples. PPO 40 iterations of
+# > 32 rollouts per β, GRPO 30 iterations, DPO 150 steps, best-of-n from 64 SFT samples per prompt.
+# > Each cell of the table: mean (min–max) over 3 seeds of a 5-point trailing average; *peak* is its
+# > highest point, *final* its last; the last three columns are measured on the final policy, 8
+# > samples at temperature 1 for each of 16 fixed prompts. The SFT policy (best-of-1): gold 0.34,
+# > 0.70 distinct answers, entropy 0.77, 3% opening politely. What 3 seeds support:
 # >
-# > * **The KL term is the leash.** The gold-reward ranges do not overlap across the three β: the
-# >   further the policy drifts, the more of the true quality it loses, and against the KL (bottom row
-# >   of the figure) all nine runs lie on one curve. At β = 0 the KL passes 10 nats per answer between
-# >   iterations 26 and 44 (by seed); β = 0.5 keeps it under 1 in most, not all, iterations.
-# > * **Reward over-optimisation.** The learned reward hardly rises at this scale, yet the gap
-# >   learned − gold widens: PPO finds answers the reward model scores like good ones and the judge
-# >   does not (mixed-up words and casing such as `dog NEW HELLO to big`). Gao et al. (2023) measure
-# >   the same curve on real reward models.
-# > * **What the toy does not show.** The next-token entropy *rises* with the KL rather than
-# >   collapsing, and the answers stay distinct: the drifting small policy writes strings the SFT
-# >   model never would, and is unsure on them. The damage shows in *what* is said.
+# > * **The proxy rises on every run and the gold reward rises, then falls.** PPO β = 0 peaks at
+# >   0.43–0.51 within its first 8 iterations and ends at −0.09–0.23 at a KL of 4.4–14.2 nats; GRPO
+# >   β = 0 falls from 0.40–0.48 to 0.07–0.29; best-of-n reaches 0.51 at n = 2 and drops below the
+# >   SFT policy from n = 16 on, while its proxy climbs 0.47 → 2.38. That is reward over-optimisation.
+# > * **What β buys.** On all 3 seeds and for all three trained methods, a larger β ends at a lower
+# >   KL and an equal or higher final gold (PPO 0.06 → 0.42 from β = 0 to 0.5; DPO 0.39 → 0.49 from
+# >   β = 0.05 to 1). The *peak* hardly moves (≈ 0.48 for every PPO β): the leash does not lift the
+# >   policy higher, it stops the fall — within 40 iterations β = 0.5 holds the KL under 1.4 nats
+# >   and the gold at 0.42, near its peak.
+# > * **The exploit, in words.** After PPO at β = 0: `Vâng! 6`, `Vâng! Dạ! brown`, `Hertainly!
+# >   negative` — the polite opening (or a misspelling of it) the annotators like and the judge penalises — and long lists of
+# >   colour words (`black yellow white black …`) the reward model scores high. Polite
+# >   openings: 3% in the SFT policy, 45% after GRPO β = 0, 29% after DPO β = 0.05, 38% in best-of-64 —
+# >   above SFT on every seed; after PPO β = 0, 32% on average but 4% / 76% / 17% by seed: each seed
+# >   finds its own exploit. The larger β, the fewer (PPO β = 0.5: 2%, DPO β = 1: 5%).
+# > * **What does not happen at this scale.** (1) No mode collapse in the trained policies: distinct
+# >   answers stay at 0.59–0.81 (SFT 0.70) and the entropy *rises* (0.91–1.26, SFT 0.77) — the
+# >   drifting policies write varied junk. Only best-of-n collapses in this sense (0.12 distinct at
+# >   n = 64: the reward model's favourite of 64 samples keeps coming back). (2) DPO shows no clear
+# >   peak: its KL stays under 1.33 nats in 150 steps; at β = 0.05 its gold ends 0.02–0.09 below its
+# >   peak, and on seed 0 never rises above its first measurement. (3) Gao et al.'s RL form fits
+# >   poorly (R² 0.20–0.35; 32-rollout points are noisy); the best-of-n form fits well (R² 0.93,
+# >   α = 0.38, β = 0.28, peak at $d = \alpha/2\beta = 0.69$). Do not read the RL coefficients as a law.
+# > * **The real gain is small.** No method takes the gold reward past ≈ 0.5 (of 1): +0.15 over SFT
+# >   before the proxy takes over.
 
 # %%
-recorded = Path("..") / "docs" / "beta_sweep.json"
-if not recorded.is_file():
-    recorded = Path.cwd() / "docs" / "beta_sweep.json"
-if recorded.is_file():
-    ref = json.loads(recorded.read_text(encoding="utf-8"))
-    print(f"{len(ref['seeds'])} seed; mỗi giá trị: trung bình (nhỏ nhất–lớn nhất) qua các seed "
-          f"(each value: mean (min–max) over the seeds)")
-    for name, s in ref["summary"].items():
-        print(f"beta {name:>5}: học được (learned) {s['start_reward']['mean']:+.2f} -> "
-              f"{describe(s['final_reward'], False, 2)}, "
-              f"chuẩn (gold) {s['start_gold_reward']['mean']:+.2f} -> {describe(s['final_gold_reward'], False, 2)}, "
-              f"KL {describe(s['final_kl_k1'], False, 2)}")
+recorded = next((p for p in (Path("..") / "docs" / "rlhf_results.json", Path.cwd() / "docs" / "rlhf_results.json")
+                 if p.is_file()), None)
+if recorded is None:
+    print("không tìm thấy docs/rlhf_results.json — hãy chạy `minift rlhf --out runs/rlhf --seeds 3` "
+          "(docs/rlhf_results.json not found: run `minift rlhf --out runs/rlhf --seeds 3`)")
 else:
-    print("không tìm thấy docs/beta_sweep.json (hãy chạy `minift ppo --sweep 0,0.05,0.5 ...` để tạo) — "
-          "docs/beta_sweep.json not found (run `minift ppo --sweep 0,0.05,0.5 ...` to make one)")
+    ref = json.loads(recorded.read_text(encoding="utf-8"))
+    s = ref["setting"]
+    print(f"thiết lập (setting): SFT gold {s['sft_gold']:.2f}, proxy {s['sft_proxy']:.2f}; "
+          f"{s['pairs']} cặp (pairs), giám khảo đồng ý (judge agrees) {s['pairs_judge_agreement']:.2f}; "
+          f"RM held-out accuracy {s['rm_heldout_accuracy']:.2f}, tương quan với gold trên mẫu SFT "
+          f"(correlation with gold on SFT samples) {s['rm_gold_correlation_on_sft_samples']:.2f}; "
+          f"{ref['seconds'] / 60:.1f} phút (minutes)")
+    print(f"{len(ref['seeds'])} seed; mỗi ô: trung bình (nhỏ nhất–lớn nhất) của trung bình trượt 5 điểm "
+          "(each cell: mean (min–max) over seeds of a 5-point trailing average); peak = cao nhất, final = cuối")
+    cell = lambda xs: describe(spread(xs), False, 2).removesuffix(f", {len(xs)} seeds)") + ")"  # noqa: E731
+    print(f"{'method':>6} {'β / n':>5} {'gold peak':>17} {'gold final':>17} {'proxy final':>17} "
+          f"{'KL final':>18} {'distinct':>8} {'entropy':>8} {'polite':>7}")
+    for method in ("ppo", "grpo", "dpo", "bon"):
+        for name, runs in sorted(ref["curves"][method].items(), key=lambda kv: float(kv[0])):
+            sm = [{k: sweep.smooth([p[k] for p in pts]) for k in ("kl", "proxy", "gold")} for pts in runs.values()]
+            col = list(ref["collapse"][method][name].values())
+            print(f"{method:>6} {name:>5} {cell([v['gold'].max() for v in sm]):>17} "
+                  f"{cell([v['gold'][-1] for v in sm]):>17} {cell([v['proxy'][-1] for v in sm]):>17} "
+                  f"{cell([v['kl'][-1] for v in sm]):>18} {np.mean([c['distinct'] for c in col]):>8.2f} "
+                  f"{np.mean([c['entropy'] for c in col]):>8.2f} {np.mean([c.get('polite', np.nan) for c in col]):>7.2f}")
+    for method, fit in ref["fits"].items():
+        print(f"Gao et al. ({fit['form']}) {method}: alpha {fit['alpha']:+.3f}, beta {fit['beta']:+.3f}, "
+              f"R² {fit['r2']:.2f}")
+    for seed, sample_text in ref["samples"]["ppo"]["0"].items():
+        print(f"PPO β = 0, seed {seed}: trước (before) {sample_text['first']} → sau (after) {sample_text['last']}")
+    display(Image(filename=str(recorded.with_name("rlhf.png"))))
 print(f"tổng cộng (total) {time.perf_counter() - T0:.0f} s")
 
 # %% [markdown]
@@ -544,29 +641,38 @@ print(f"tổng cộng (total) {time.perf_counter() - T0:.0f} s")
 #
 # * Mô hình phần thưởng là Transformer SFT với một đầu ra vô hướng tại token thật cuối cùng, được khớp
 #   bằng Bradley–Terry trên các cặp; nó xếp hạng các cặp giữ lại tốt hơn hẳn mức ngẫu nhiên nhưng chỉ
-#   là một đại diện (proxy).
+#   là một đại diện (proxy) — và nếu người gán nhãn có thiên kiến, nó học luôn thiên kiến đó.
 # * Một vòng lặp PPO: sinh mẫu bằng bộ lấy mẫu có bộ nhớ đệm → log-xác suất của chính sách và của mô
 #   hình tham chiếu, giá trị, phần thưởng học được → phần thưởng theo từng token (có KL bên trong) → GAE
 #   → lợi thế đã chuẩn hóa → các bước cập nhật có cắt. Tại tỉ số 1, hàm mất mát có cắt ≈ 0 nhưng
 #   gradient của nó chính là gradient chính sách.
 # * KL có thể nằm trong phần thưởng (InstructGPT) hoặc trong hàm mất mát (GRPO); cả hai đều kéo về phía
-#   $\pi_{ref}$.
-# * β là dây cương: β = 0 để PPO chạy theo những sai lầm của mô hình phần thưởng (phần thưởng học được
-#   tăng, phần thưởng chuẩn giảm, KL lớn); β > 0 giữ chính sách ở gần mô hình SFT.
+#   $\pi_{ref}$ — trừ k1 đặt trong hàm mất mát, có gradient kỳ vọng bằng 0.
+# * Tối ưu một phần thưởng học được thì có hại khi đi quá xa: ở cả PPO, GRPO và best-of-n, phần thưởng
+#   chuẩn tăng rồi giảm trong khi phần thưởng đại diện cứ tăng. β không nâng đỉnh lên; nó giữ chính
+#   sách ở KL thấp, nơi phần thưởng chuẩn chưa rơi. Ở quy mô này không có suy sụp hình dáng vốn có ở các
+#   chính sách được huấn luyện, và DPO không cho thấy một đỉnh rõ ràng.
 #
 # Dòng lệnh: `minift rm --sft RUN --out RUN_RM`, rồi
-# `minift ppo --sft RUN --rm RUN_RM --beta 0.05 --out RUN_PPO` (hoặc `--sweep 0,0.05,0.5`).
+# `minift ppo --sft RUN --rm RUN_RM --beta 0.05 --out RUN_PPO` (hoặc `--sweep 0,0.05,0.5`); cả nghiên
+# cứu ở mục 4: `minift rlhf --out runs/rlhf --seeds 3` (`--methods ppo dpo`, `--ppo-betas`, `--bon-n`, …).
 #
 # > **English.** *Summary.*
 # >
 # > * The reward model is the SFT Transformer with a scalar head at the last real token, fitted by
-# >   Bradley–Terry on pairs; it ranks held-out pairs well above chance but is only a proxy.
+# >   Bradley–Terry on pairs; it ranks held-out pairs well above chance but is only a proxy — and
+# >   when the annotators are biased, it learns their bias too.
 # > * One PPO iteration: rollout with the cached sampler → log-probs of policy and reference, values,
 # >   learned reward → per-token rewards (KL inside) → GAE → whitened advantages → clipped updates.
 # >   At ratio 1 the clipped loss is ≈ 0 but its gradient is the policy gradient.
-# > * The KL can sit in the reward (InstructGPT) or in the loss (GRPO); both pull towards $\pi_{ref}$.
-# > * β is the leash: β = 0 lets PPO chase the reward model's mistakes (learned reward up, gold reward
-# >   down, large KL); β > 0 keeps the policy near the SFT model.
+# > * The KL can sit in the reward (InstructGPT) or in the loss (GRPO); both pull towards
+# >   $\pi_{ref}$ — except k1 in the loss, whose expected gradient is zero.
+# > * Optimising a learned reward hurts when it goes too far: with PPO, GRPO and best-of-n the gold
+# >   reward rises, then falls, while the proxy keeps rising. β does not raise the peak; it keeps the
+# >   policy at a low KL, where the gold has not fallen yet. At this scale the trained policies do not
+# >   mode-collapse, and DPO shows no clear peak.
 # >
 # > Command line: `minift rm --sft RUN --out RUN_RM`, then
-# > `minift ppo --sft RUN --rm RUN_RM --beta 0.05 --out RUN_PPO` (or `--sweep 0,0.05,0.5`).
+# > `minift ppo --sft RUN --rm RUN_RM --beta 0.05 --out RUN_PPO` (or `--sweep 0,0.05,0.5`); the
+# > whole study of section 4: `minift rlhf --out runs/rlhf --seeds 3` (`--methods ppo dpo`,
+# > `--ppo-betas`, `--bon-n`, …).
