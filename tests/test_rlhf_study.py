@@ -183,7 +183,8 @@ def test_rlhf_bad_input_is_a_one_line_error(tmp_path, capsys):
                                ("--dpo-betas", "0", "> 0")):
         with pytest.raises(SystemExit):
             cli.main(["rlhf", "--out", str(tmp_path), "--quick", flag, value])
-        assert flag in capsys.readouterr().err
+        err = capsys.readouterr().err
+        assert flag in err and words in err
     empty = tmp_path / "prefs.jsonl"
     empty.write_text("\n", encoding="utf-8")
     assert cli.main(["rlhf", "--out", str(tmp_path), "--quick", "--preferences", str(empty)]) == 2
