@@ -7,8 +7,9 @@
 4. the same tuning with the **unmasked** loss (prompt tokens in the loss too — the ablation);
 5. greedy exact match of all three on held-out wordings of the trained tasks (genuinely new ones,
    and ones written by someone who never saw the training wordings), with seen and unseen inputs
-   apart, and on held-out tasks (the zero-shot claim); the §1 example before/after, asked with an
-   input never trained on; loss curves; ``results.json``.
+   apart, and on held-out task families (the zero-shot claim: new combinations of trained
+   primitives, and a primitive never trained, ``minift.course.compose``); the §1 example
+   before/after, asked with an input never trained on; loss curves; ``results.json``.
 
 ``run_demo`` does the work and returns the summary; ``minift demo`` (``minift.commands``) prints it.
 """
@@ -31,7 +32,7 @@ from minift.files import write_json
 from minift.loop import TrainConfig, load_model, read_history
 from minift.seeds import aggregate, machine, plot_accuracy
 
-SPLITS = ("heldout_phrasing", "independent_wording", "heldout_task")
+SPLITS = ("heldout_phrasing", "independent_wording", "heldout_task", "heldout_cluster")
 # the headline comparisons, paired seed by seed: (a, b) reads "a minus b"
 COMPARISONS = {"masked_minus_unmasked": ("sft_masked", "sft_unmasked"), "masked_minus_base": ("sft_masked", "base")}
 MODELS = ("base", "sft_masked", "sft_unmasked")
@@ -104,7 +105,7 @@ def run_demo(
     outputs: dict[str, dict[str, str]] = {}
     splits = {split: course_examples(split)[: eval_limit or None] for split in SPLITS}
     subsets = {split: novelty_subsets(examples, train_ex) for split, examples in splits.items()
-               if split != "heldout_task"}  # a held-out task has neither seen inputs nor trained wordings
+               if split not in ("heldout_task", "heldout_cluster")}  # a new family has no trained input or wording
     t = time.perf_counter()
     for name in MODELS:
         params, cfg = load_model(folders[name])

@@ -3,9 +3,11 @@
 The article's claim is measured, not asserted: greedy-decode the answer to each held-out
 instruction and count the exact matches, per task and overall, on
 
-* ``heldout_phrasing`` — trained tasks asked with instruction wordings never seen in training
-  (does the model follow *instructions*, or memorise strings?), and
-* ``heldout_task`` — task families never trained on (the zero-shot claim of FLAN / T0).
+* ``heldout_phrasing`` / ``independent_wording`` — trained tasks asked with instruction wordings
+  never seen in training (does the model follow *instructions*, or memorise strings?), and
+* ``heldout_task`` / ``heldout_cluster`` — task families never trained on: new combinations of
+  trained primitives, and a primitive never trained (the zero-shot claim of FLAN / T0;
+  ``minift.course.compose``).
 
 Greedy decoding makes the score a deterministic function of the parameters.
 """

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 from minift.cli import COMMANDS, main
+from minift.course.bundled import course_examples
 
 
 def test_help_lists_every_command():
@@ -33,7 +34,7 @@ def test_tiny_pretrain_sft_generate_eval_chain(tmp_path, capsys):
     assert main(["eval", str(base), str(tuned), "--splits", "heldout_task", "--max-new-tokens", "4",
                  "--json", str(results)]) == 0
     table = json.loads(results.read_text())
-    assert set(table) == {"base", "sft"} and table["sft"]["heldout_task"]["n"] == 120
+    assert set(table) == {"base", "sft"} and table["sft"]["heldout_task"]["n"] == len(course_examples("heldout_task"))
 
 
 def test_user_errors_are_one_line_messages_not_tracebacks(tmp_path, capsys):

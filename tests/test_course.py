@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from minift.cli import main as cli_main
-from minift.course import build, bundled, independent, judge, phrasings, tasks, world
+from minift.course import build, bundled, compose, independent, judge, phrasings, tasks, world
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +61,7 @@ def test_files_are_nfc_utf8_and_small():
         total += len(raw)
         text = raw.decode("utf-8")  # raises if not UTF-8
         assert unicodedata.is_normalized("NFC", text), name
-    assert total < 4_000_000  # "a few MB" at most: the course data ships in the repository
+    assert total < 5_000_000  # "a few MB" at most: the course data ships in the repository
 
 
 def test_json_lines_have_the_documented_fields_in_order(instructions, preferences, ood):
@@ -86,8 +86,7 @@ def test_read_jsonl_names_file_line_and_field(tmp_path):
 
 
 def test_task_families_and_phrasings():
-    assert len(tasks.TASKS) >= 10 and 2 <= len(tasks.HELDOUT_TASKS) <= 3
-    assert not set(tasks.TASKS) & set(tasks.HELDOUT_TASKS)
+    assert len(tasks.TASKS) >= 10
     every_phrasing = []
     for task in tasks.TASKS:
         train, held = tasks.phrasings(task), tasks.phrasings(task, heldout=True)
@@ -98,13 +97,11 @@ def test_task_families_and_phrasings():
         assert all(p.isascii() for p in (*train["en"], *held["en"])), task
         # ("In hoa", upper-case, is Vietnamese without a diacritic: most, not all, carry one)
         assert sum(not p.isascii() for p in (*train["vi"], *held["vi"])) >= 0.9 * len((*train["vi"], *held["vi"])), task
-    for task in tasks.HELDOUT_TASKS:
-        every_phrasing += [*tasks.phrasings(task)["en"], *tasks.phrasings(task)["vi"]]
     # No phrasing is shared between tasks (or repeated): the instruction alone names the task.
     keys = [tasks._key(p) for p in every_phrasing]
     assert len(keys) == len(set(keys))
     for p in every_phrasing:
-        assert tasks.task_of(p) in (*tasks.TASKS, *tasks.HELDOUT_TASKS)
+        assert tasks.task_of(p) in tasks.TASKS
         assert tasks.task_of("  " + p.upper() + " ") == tasks.task_of(p)
     with pytest.raises(ValueError, match="not one of the course phrasings"):
         tasks.task_of("Write a poem.")
@@ -116,14 +113,20 @@ def test_splits_hold_out_what_they_claim(instructions):
         by_split[r["split"]].append(r)
     train_instructions = {r["instruction"] for r in by_split["train"]}
     train_pairs = {(r["instruction"], r["input"]) for r in by_split["train"]}
-    assert {r["task"] for r in by_split["train"]} == set(tasks.TASKS)
+    families = compose.family_split()
+    assert {r["task"] for r in by_split["train"]} == {*tasks.TASKS, *families["trained"]}
     assert {r["task"] for r in by_split["heldout_phrasing"]} == set(tasks.TASKS)
     assert {r["task"] for r in by_split["independent_wording"]} == set(tasks.TASKS)
-    assert {r["task"] for r in by_split["heldout_task"]} == set(tasks.HELDOUT_TASKS)
-    for r in by_split["heldout_phrasing"] + by_split["heldout_task"]:
+    assert {r["task"] for r in by_split["heldout_task"]} == set(families["heldout"])
+    assert {r["task"] for r in by_split["heldout_cluster"]} == set(families["cluster"])
+    for r in by_split["heldout_phrasing"]:
         assert r["instruction"] not in train_instructions
     for r in by_split["heldout_phrasing"] + by_split["independent_wording"] + by_split["heldout_task"]:
         assert (r["instruction"], r["input"]) not in train_pairs
+    # a held-out family is never asked about an input any family was trained on
+    composed_inputs = {r["input"] for r in by_split["train"] if compose.is_family(r["task"])}
+    for r in by_split["heldout_task"] + by_split["heldout_cluster"]:
+        assert r["input"] not in composed_inputs and r["output"] == compose.solve(r["task"], r["input"])
     for task in tasks.TASKS:  # every trained phrasing is used in train, every held-out one in heldout_phrasing
         assert {r["instruction"] for r in by_split["train"] if r["task"] == task} == {
             *tasks.phrasings(task)["en"], *tasks.phrasings(task)["vi"]}
@@ -136,9 +139,11 @@ def test_splits_hold_out_what_they_claim(instructions):
         assert not any(r["input"] in held for r in by_split["train"] if r["task"] == task), task
         assert any(r["input"] in held for r in by_split["heldout_phrasing"] if r["task"] == task), task
     counts = Counter((r["split"], r["task"]) for r in instructions)
-    assert len(by_split["train"]) == sum(build.TRAIN_EXAMPLES.values()) == 9840
+    named = [r for r in by_split["train"] if r["task"] in tasks.TASKS]
+    assert len(named) == sum(build.TRAIN_EXAMPLES.values()) == 9840
+    assert len(by_split["train"]) - len(named) == build.COMPOSED_PER_FAMILY * len(families["trained"])
     assert all(40 <= counts[split, t] <= 60 for t in tasks.TASKS for split in ("heldout_phrasing", "independent_wording"))
-    assert all(counts["heldout_task", t] >= 30 for t in tasks.HELDOUT_TASKS)
+    assert all(counts["heldout_task", t] == build.HELDOUT_PER_FAMILY for t in families["heldout"])
     assert len(train_pairs) == len(by_split["train"])  # no duplicate examples
 
 
@@ -176,7 +181,7 @@ def test_every_output_is_the_true_answer(instructions):
     ("sort_numbers", "12 3 7", "3 7 12"), ("max_number", "12 3 30", "30"),
     ("sentiment", "This movie is great", "positive"), ("sentiment", "Tôi ghét bộ phim này", "tiêu cực"),
     ("fact_qa", "What is the capital of Vietnam?", "Hanoi"), ("fact_qa", "Con nhện có mấy chân?", "8"),
-    ("lowercase", "BIG CAT", "big cat"), ("second_word", "a b c", "b"), ("min_number", "7 3 9", "3"),
+    ("animal.upper.vi.twice", "two cat red nine eat", "CON MÈO CON MÈO"), ("position.largest", "two cat red nine eat", "4"),
 ])
 def test_solve_by_hand(task, input, expected):
     assert tasks.solve(task, input) == expected

@@ -9,8 +9,9 @@ from collections import Counter
 import pytest
 
 from minift.calibration import is_abstention
+from minift.course import compose
 from minift.course import studies as S
-from minift.course.bundled import OOD_FILE, SAMPLES_DIR, corpus_texts, course_examples, read_records
+from minift.course.bundled import OOD_FILE, SAMPLES_DIR, corpus_texts, course_examples, named_task_examples, read_records
 from minift.course.phrasings import WORDINGS
 from minift.course.tasks import TASKS, solve
 from minift.course.world import LEXICON, SENTIMENT_LABELS, SENTIMENT_SENTENCES
@@ -71,7 +72,7 @@ def test_stratified_sample_spreads_evenly_over_tasks():
 
 
 def test_reworded_keeps_answers_and_languages_and_narrows_the_wordings():
-    sample = S.stratified_sample(course_examples("train"), 400, seed=0)
+    sample = S.stratified_sample(named_task_examples(), 400, seed=0)
     narrow = S.reworded(sample, 1, seed=0)
     assert [(ex.input, ex.response, ex.task) for ex in narrow] == [(ex.input, ex.response, ex.task) for ex in sample]
     for old, new in zip(sample, narrow):
@@ -84,20 +85,32 @@ def test_reworded_keeps_answers_and_languages_and_narrows_the_wordings():
         S.reworded(sample, 0)
 
 
-def test_composed_tasks_and_their_baselines_by_hand():
-    ex = [e for e in S.composed_examples(per_task=4) if e.task == "reverse_upper"][0]
-    assert ex.response == " ".join(reversed(ex.input.split())).upper()
-    cases = [Example("?", "cat dog", "DOG CAT", "reverse_upper"), Example("?", "3 1 7", "1", "min_number"),
-             Example("?", "5 2 8", "2", "min_number"), Example("?", "4 2 9", "2", "min_number")]
-    b = S.baseline_answers(cases)
-    assert b["copy"] == ["cat dog", "3 1 7", "5 2 8", "4 2 9"]
-    assert b["neighbour"] == ["dog cat", "7", "8", "9"]  # reverse_words; max_number
-    assert b["constant"] == ["DOG CAT", "2", "2", "2"]  # each task's commonest answer
+def test_neighbours_and_baselines_by_hand():
+    trained = ["animal.upper.en.once", "animal.plain.vi.once", "first.plain.en.once", "position.animal"]
+    # one primitive away: case (upper vs plain), language (vi vs en), select (first vs animal)
+    assert S.neighbours("animal.plain.en.once", trained) == ("animal.upper.en.once", "animal.plain.vi.once",
+                                                             "first.plain.en.once")
+    assert S.neighbours("animal.title.vi.twice", trained) == ()  # two primitives away from all of them
+    assert S.neighbours("position.colour", trained) == ("position.animal",)
+    assert S.neighbour_answers("animal.plain.en.once", "two cat red nine eat", trained) == {"CAT", "con mèo", "two"}
+    cases = [Example("?", "two cat red nine eat", "cat", "animal.plain.en.once"),
+             Example("?", "two cat red nine eat", "3", "position.colour")]
+    b = S.baseline_answers(cases, trained)
+    assert b["copy"] == ["two cat red nine eat"] * 2 and b["first word"] == ["two", "two"]
+    assert b["neighbour"] == ["CAT", "2"]  # animal.upper.en.once; position.animal (cat is 2nd)
 
 
-def test_family_subsets_are_distinct_and_of_size_k():
-    subsets = S.family_subsets(3, 4, seed=0)
-    assert len(subsets) == len(set(subsets)) == 4 and all(len(s) == 3 and set(s) <= set(TASKS) for s in subsets)
-    assert S.family_subsets(len(TASKS), 5) == [tuple(sorted(TASKS))]
-    with pytest.raises(ValueError, match="between 1 and"):
-        S.family_subsets(0, 1)
+def test_family_subsets_and_their_examples():
+    trained = compose.family_split()["trained"]
+    for k in (1, 4, 48):
+        subset = S.family_subsets(k, seed=0)
+        assert len(subset) == len(set(subset)) == k and set(subset) <= set(trained)
+    assert S.family_subsets(4, seed=0) != S.family_subsets(4, seed=1)
+    assert set(S.family_subsets(len(trained), seed=3)) == set(trained)
+    with pytest.raises(ValueError, match="k must be between 1 and"):
+        S.family_subsets(0)
+    avoid = frozenset(ex.input for ex in course_examples("heldout_task"))
+    examples = S.subset_examples(S.family_subsets(4, seed=0), 100, seed=0, avoid=avoid)
+    counts = Counter(ex.task for ex in examples)
+    assert len(examples) == 100 and len(counts) == 4 and max(counts.values()) - min(counts.values()) <= 1
+    assert all(ex.response == compose.solve(ex.task, ex.input) and ex.input not in avoid for ex in examples)

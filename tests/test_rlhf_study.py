@@ -20,7 +20,7 @@ import pytest
 
 from minift import cli, data, model
 from minift.config import get_config
-from minift.course.bundled import course_examples, default_tokenizer
+from minift.course.bundled import default_tokenizer, named_task_examples
 from minift.course.judge import judge
 from minift.rlhf import dpo as D
 from minift.rlhf import grpo as G
@@ -64,7 +64,7 @@ def test_unbiased_noiseless_annotators_agree_with_the_judge_and_biased_ones_do_n
         assert c >= r
     biased = S.Annotator(polite_bonus=0.8, noise=0.0)
     rng = random.Random(0)
-    q = course_examples("train")[0]
+    q = named_task_examples()[0]
     wins = [S.labelled_pair(q.instruction, q.input, q.task, q.response, S.polite(q.response, "en", rng), biased, rng,
                             TEMPLATE).chosen for _ in range(20)]
     # the judge gives the bare right answer 1 and the polite one about 0.23; these annotators pick the polite one
@@ -76,7 +76,7 @@ def test_unbiased_noiseless_annotators_agree_with_the_judge_and_biased_ones_do_n
 
 
 def test_demonstrations_open_politely_and_ramble_at_their_rates():
-    train = course_examples("train")[:2000]
+    train = named_task_examples()[:2000]
     demos = S.demonstrations(train, polite_fraction=0.1, rambling_fraction=0.3)
     polite = np.mean([S.opens_politely(d.response) for d in demos])
     rambling = np.mean([d.response != e.response and not S.opens_politely(d.response) or ", " in d.response
@@ -88,7 +88,7 @@ def test_demonstrations_open_politely_and_ramble_at_their_rates():
 
 
 def test_annotate_skips_equal_answers_and_bad_settings_are_errors():
-    qs = course_examples("train")[:3]
+    qs = named_task_examples()[:3]
     pairs = S.annotate(qs, ["a", "b", "c"], ["a", "x", "y"], S.Annotator(), TEMPLATE)
     assert len(pairs) == 2 and {frozenset((p.chosen, p.rejected)) for p in pairs} == {frozenset("bx"), frozenset("cy")}
     with pytest.raises(ValueError, match="noise"):
@@ -125,7 +125,7 @@ def test_dpo_steps_raise_the_chosen_over_the_rejected(params, cfg, tok):
 
 
 def test_grpo_does_not_move_when_every_group_ties_and_does_otherwise(params, cfg, tok):
-    prompts = make_prompt_set(course_examples("train")[:8], tok, TEMPLATE)
+    prompts = make_prompt_set(named_task_examples()[:8], tok, TEMPLATE)
     rm = init_reward_model(params, cfg)  # a zero head: every answer scores 0, every advantage is 0
     g = G.GRPOConfig(iterations=1, prompts_per_iteration=4, group_size=4, beta=0.0, max_new_tokens=5,
                      learning_rate=1e-2)

@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
     tok = default_tokenizer()
     splits = {split: course_examples(split) for split in args.splits}
     train = course_examples("train")  # to report seen / unseen inputs and new wordings apart
-    subsets = {split: novelty_subsets(examples, train) for split, examples in splits.items() if split != "heldout_task"}
+    subsets = {split: novelty_subsets(examples, train) for split, examples in splits.items() if split not in ("heldout_task", "heldout_cluster")}
     results: dict[str, dict] = {}
     for model_path in args.models:
         params, config = load_model(model_path)

@@ -3,12 +3,14 @@
 Each ``build_*`` function returns the records of one file of ``data/samples/`` as plain dicts,
 deterministically (fixed seeds, no network); ``minift.course.bundled.generate`` writes them.
 
-* instructions — Instruction / Input / Output triples for the trained task families in four
-  splits: ``train``; ``heldout_phrasing`` (trained tasks, held-out wordings genuinely unlike every
+* instructions — Instruction / Input / Output triples in five splits: ``train`` (the eleven
+  named tasks and the trained families of the compositional space, ``minift.course.compose``); ``heldout_phrasing`` (trained tasks, held-out wordings genuinely unlike every
   trained one: does the model follow *instructions*, or memorise strings?);
   ``independent_wording`` (the same tasks in wordings written by someone who never saw the
-  training ones, ``minift.course.independent``); ``heldout_task`` (task families never trained on:
-  the zero-shot claim of §1). Training never uses a held-out input (``tasks.HELDOUT_INPUTS``).
+  training ones, ``minift.course.independent``); ``heldout_task`` (compositional families never trained
+  on, each a new combination of trained primitives: the zero-shot claim of §1); ``heldout_cluster``
+  (the families of a primitive never trained at all, T0's held-out cluster). Training never uses
+  a held-out input (``tasks.HELDOUT_INPUTS``), and no held-out family is asked about a trained input.
 * preferences — chosen = the true answer, rejected = a plausible mistake, labelled by the judge.
 * ood — questions whose true answer the data never contains (§5, hallucination).
 """
@@ -17,12 +19,13 @@ from __future__ import annotations
 
 import random
 
+from minift.course import compose
 from minift.course.independent import INDEPENDENT_WORDINGS
 from minift.course.judge import _normalise, judge, prompt_text
-from minift.course.tasks import HELDOUT_INPUTS, HELDOUT_TASKS, SECTION1_EXAMPLE, TASKS, _spec, phrasings, solve
+from minift.course.tasks import HELDOUT_INPUTS, SECTION1_EXAMPLE, TASKS, _spec, phrasings, solve
 from minift.course.world import FACT_QUESTIONS, LEXICON, SEED, SENTIMENT_LABELS, _cap
 
-SPLITS = ("train", "heldout_phrasing", "independent_wording", "heldout_task")
+SPLITS = ("train", "heldout_phrasing", "independent_wording", "heldout_task", "heldout_cluster")
 INSTRUCTION_FIELDS = ("instruction", "input", "output", "task", "split")
 PREFERENCE_FIELDS = ("prompt", "instruction", "input", "chosen", "rejected", "task", "kind", "split")
 OOD_FIELDS = ("instruction", "input", "task", "resembles", "absent", "note")
@@ -37,7 +40,11 @@ TRAIN_EXAMPLES: dict[str, int] = {
     "sentiment": 560, "fact_qa": 720,
 }
 HELDOUT_PHRASING_PER_TASK = 48
-HELDOUT_TASK_EXAMPLES = 40
+# The compositional space: 24 examples of each of its 92 trained families (2,208, 18% of the train
+# split: at the demo's budget, 64 each cut the named tasks' accuracy on independent wordings by a
+# third, measured once), 8 of each held-out one. The zero-shot study draws its own, many more.
+COMPOSED_PER_FAMILY = 24
+HELDOUT_PER_FAMILY = 8
 N_PREFERENCES = 2000
 PREFERENCE_HELDOUT_FRACTION = 0.1
 
@@ -45,6 +52,11 @@ PREFERENCE_HELDOUT_FRACTION = 0.1
 def _record(instruction: str, input: str, task: str, split: str) -> dict[str, str]:
     return {"instruction": instruction, "input": input, "output": solve(task, input),
             "task": task, "split": split}
+
+
+def _composed(record: tuple[str, str, str, str], split: str) -> dict[str, str]:
+    instruction, input, output, family = record
+    return {"instruction": instruction, "input": input, "output": output, "task": family, "split": split}
 
 
 def _draw(task: str, phrasings_by_lang: dict[str, tuple[str, ...]], n: int, split: str,
@@ -74,8 +86,8 @@ def _draw(task: str, phrasings_by_lang: dict[str, tuple[str, ...]], n: int, spli
 
 
 def build_instructions() -> list[dict[str, str]]:
-    """All instruction examples: train (shuffled), then heldout_phrasing, independent_wording and
-    heldout_task, by task."""
+    """All instruction examples: train (shuffled), then heldout_phrasing, independent_wording,
+    heldout_task and heldout_cluster, by task."""
     train: list[dict[str, str]] = []
     heldout: list[dict[str, str]] = []
     independent: list[dict[str, str]] = []
@@ -89,11 +101,26 @@ def build_instructions() -> list[dict[str, str]]:
         independent += _draw(task, INDEPENDENT_WORDINGS[task], HELDOUT_PHRASING_PER_TASK, "independent_wording",
                              random.Random(f"{SEED}:independent_wording:{task}"), avoid=trained)
     heldout += independent
-    for task in HELDOUT_TASKS:
-        heldout += _draw(task, phrasings(task), HELDOUT_TASK_EXAMPLES, "heldout_task",
-                         random.Random(f"{SEED}:heldout_task:{task}"))
+    families = compose.family_split()
+    composed = compose.family_examples(families["trained"], COMPOSED_PER_FAMILY, random.Random(f"{SEED}:composed"))
+    trained_inputs = frozenset(r[1] for r in composed)
+    for split, names in (("heldout_task", families["heldout"]), ("heldout_cluster", families["cluster"])):
+        heldout += [_composed(r, split) for r in compose.family_examples(
+            names, HELDOUT_PER_FAMILY, random.Random(f"{SEED}:{split}"), avoid=trained_inputs)]
     random.Random(f"{SEED}:shuffle").shuffle(train)
-    return train + heldout
+    composed_train = [_composed(r, "train") for r in composed]
+    random.Random(f"{SEED}:shuffle:composed").shuffle(composed_train)
+    return _interleave(train, composed_train, random.Random(f"{SEED}:interleave")) + heldout
+
+
+def _interleave(a: list, b: list, rng: random.Random) -> list:
+    """``a`` and ``b`` merged at random positions, each keeping its own order: the named tasks'
+    examples stay in the order they had before the compositional space was added, so a study that
+    trains on them alone (the §4 setting) sees the same data as before."""
+    slots = [0] * len(a) + [1] * len(b)
+    rng.shuffle(slots)
+    its = (iter(a), iter(b))
+    return [next(its[s]) for s in slots]
 
 
 # preferences.jsonl: chosen = the true answer; rejected = a plausible mistake of one of five kinds

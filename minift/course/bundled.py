@@ -13,6 +13,8 @@ import os
 import unicodedata
 from pathlib import Path
 
+from minift.course import compose
+from minift.course.tasks import TASKS
 from minift.course.build import build_instructions, build_ood, build_preferences
 from minift.course.corpus import build_corpus
 from minift.course.readme import build_readme
@@ -66,8 +68,15 @@ def read_records(path: str | os.PathLike, fields: tuple[str, ...] = ()) -> list[
 
 
 def course_examples(split: str, path: str | os.PathLike | None = None) -> list[Example]:
-    """The bundled instructions of one split (``train``, ``heldout_phrasing``, ``heldout_task``)."""
+    """The bundled instructions of one split (``train``, ``heldout_phrasing``, ``independent_wording``,
+    ``heldout_task``, ``heldout_cluster``)."""
     return [ex for ex in load_examples(path or SAMPLES_DIR / INSTRUCTIONS_FILE) if ex.split == split]
+
+
+def named_task_examples(split: str = "train") -> list[Example]:
+    """The examples of ``split`` whose task is one of the eleven named tasks (``tasks.TASKS``), in
+    their bundled order: what the §4 and §5 studies train on, without the compositional space."""
+    return [ex for ex in course_examples(split) if ex.task in TASKS]
 
 
 def corpus_texts(samples_dir: str | os.PathLike = SAMPLES_DIR) -> list[str]:
@@ -96,12 +105,14 @@ def tokenizer_training_texts(samples_dir: str | os.PathLike = SAMPLES_DIR) -> li
     The raw corpus (one document per line); the prompt and response of every *train* instruction,
     each as its own document because ``minift.data`` encodes them separately; every prompt
     template, bare; and the train preference pairs. Held-out and out-of-distribution text is left
-    out so that the evaluation data stays unseen by every trained component.
+    out so that the evaluation data stays unseen by every trained component. The compositional
+    space's examples (``minift.course.compose``, added later) are left out too: their words are all
+    course words, and the tokenizer, with every model trained before them, stays as it was.
     """
     samples_dir = Path(samples_dir)
     texts = corpus_texts(samples_dir)
     for example in load_examples(samples_dir / INSTRUCTIONS_FILE):
-        if example.split in ("", "train"):
+        if example.split in ("", "train") and not compose.is_family(example.task):
             texts += [format_prompt(example, COURSE_TEMPLATE), example.response]
     for template in TEMPLATES.values():
         texts += [template.with_input, template.without_input]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from minift.course.build import (
     HELDOUT_PHRASING_PER_TASK,
-    HELDOUT_TASK_EXAMPLES,
+    COMPOSED_PER_FAMILY,
+    HELDOUT_PER_FAMILY,
     REJECTION_DESCRIPTIONS,
     REJECTION_KINDS,
     SPLITS,
@@ -12,7 +13,8 @@ from minift.course.build import (
 )
 from minift.course.judge import LENGTH_PENALTY
 from minift.course.phrasings import MAX_JACCARD
-from minift.course.tasks import HELDOUT_INPUTS, HELDOUT_TASKS, SECTION1_EXAMPLE, TASK_SPECS, TASKS
+from minift.course import compose
+from minift.course.tasks import HELDOUT_INPUTS, SECTION1_EXAMPLE, TASK_SPECS, TASKS
 from minift.course.world import (
     CAPITALS,
     COLOURS_OF,
@@ -33,7 +35,7 @@ def build_readme(corpus: list[str], instructions: list[dict], ood: list[dict],
     """data/samples/README.md: what each file is, its fields and counts, and how it was made."""
     ex = {r["task"]: r for r in reversed(instructions)}  # first example of each task
     task_rows = []
-    for task in (*TASKS, *HELDOUT_TASKS):
+    for task in TASKS:
         spec, r = TASK_SPECS[task], ex[task]
         kind = "trained" if task in TASKS else "held out"
         example = f"`{r['input']}` → `{r['output']}`"
@@ -44,6 +46,7 @@ def build_readme(corpus: list[str], instructions: list[dict], ood: list[dict],
     longer = sum(len(p["chosen"]) > len(p["rejected"]) for p in preferences)
     shorter = sum(len(p["chosen"]) < len(p["rejected"]) for p in preferences)
     n_train, n_held = len(TASK_SPECS[TASKS[0]].en), len(TASK_SPECS[TASKS[0]].heldout_en)
+    n_fam = {k: len(v) for k, v in compose.family_split().items()}
     n_inputs = ", ".join(f"{len(v)} {k}" for k, v in HELDOUT_INPUTS.items())
 
     def longest(field: str) -> int:
@@ -94,23 +97,28 @@ here), `output` (Phản hồi mong đợi: the target response, equal to `solve(
 |---|---|
 {chr(10).join(split_rows)}
 
-* `train`: the {len(TASKS)} trained tasks, {min(TRAIN_EXAMPLES.values())}–{max(TRAIN_EXAMPLES.values())} examples each
+* `train`: the {len(TASKS)} named tasks, {min(TRAIN_EXAMPLES.values())}–{max(TRAIN_EXAMPLES.values())} examples each
   (more for the tasks that copy from the input, which a small model learns slowest), each asked
   with one of {n_train} English and {n_train} Vietnamese wordings per task (`minift.course.phrasings`:
-  imperative, question and label cores in polite, terse and question frames), shuffled. No
-  training example uses a held-out input ({n_inputs}; the corpus still states them).
-* `heldout_phrasing`: the same tasks, {HELDOUT_PHRASING_PER_TASK} examples each, asked with {n_held} English
+  imperative, question and label cores in polite, terse and question frames); and the
+  {n_fam["trained"]} trained families of the compositional space (`minift.course.compose`),
+  {COMPOSED_PER_FAMILY} examples each; shuffled. No training example uses a held-out input ({n_inputs};
+  the corpus still states them).
+* `heldout_phrasing`: the named tasks, {HELDOUT_PHRASING_PER_TASK} examples each, asked with {n_held} English
   and {n_held} Vietnamese wordings from held-out cores, each sharing less than half of its words
   (Jaccard < {MAX_JACCARD}) with every trained wording of its task: new word choices, not one-word
   edits. Inputs are fresh draws; some were never trained on.
-* `independent_wording`: the same tasks, {HELDOUT_PHRASING_PER_TASK} examples each, asked with 12 English and
+* `independent_wording`: the named tasks, {HELDOUT_PHRASING_PER_TASK} examples each, asked with 12 English and
   12 Vietnamese wordings written by someone who never saw the training wordings
   (`minift.course.independent`); some coincide with trained ones, as real users' wordings would.
-* `heldout_task`: {len(HELDOUT_TASKS)} task families never trained on, {HELDOUT_TASK_EXAMPLES} examples
-  each (the zero-shot claim of §1). Each is a near neighbour of a trained task and its operation
-  is stated in the corpus. Expect little at this scale: FLAN (Wei et al. 2022) found that
-  instruction tuning helps on unseen tasks only for models of tens of billions of parameters,
-  and hurts models of 8B and smaller.
+* `heldout_task`: {n_fam["heldout"]} families of the compositional space never trained on, {HELDOUT_PER_FAMILY}
+  examples each (the zero-shot claim of §1): each is a new combination of primitives that are
+  all trained in other families (which word: by position or property; its case; its language;
+  written once, twice or with a full stop). No input was trained on.
+* `heldout_cluster`: the {n_fam["cluster"]} families that select the *{compose.CLUSTER_SELECT}* word, a primitive no
+  training instruction ever uses, {HELDOUT_PER_FAMILY} examples each: T0's held-out cluster.
+  FLAN (Wei et al. 2022) found that instruction tuning helps on unseen task *clusters* only for
+  models of tens of billions of parameters, and hurts models of 8B and smaller.
 
 The wordings of a task: `minift.course.tasks.phrasings(task)` and `phrasings(task, heldout=True)`. Sentiment and fact
 questions are asked in the language of the phrasing and answered in it; translation inputs are in

@@ -9,9 +9,9 @@ bundled training split, so the demo's numbers do not move when a study changes.
   labelled with a known annotator skew (bias amplification, §5).
 * ``stratified_sample`` / ``reworded`` — fewer examples, or fewer wordings (the cost of gold data,
   §5; quantity against diversity, FLAN/T0).
-* ``COMPOSED_TASKS`` / ``composed_examples`` — held-out tasks that *compose* two trained skills,
-  with ``NEIGHBOUR`` (the trained task each held-out one resembles) and ``baseline_answers`` (the
-  trivial answers a held-out task's accuracy is compared with) for the zero-shot study of §1.
+* ``family_subsets`` / ``subset_examples`` — k of the compositional space's trained families and
+  a fixed number of their examples, with ``neighbours`` (the trained families one primitive away)
+  and ``baseline_answers`` (trivial answers) for the zero-shot study of §1.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ import random
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 
+from minift.course import compose
 from minift.course.phrasings import WORDINGS
-from minift.course.tasks import HELDOUT_TASKS, TASKS, solve
 from minift.course.world import SEED, SENTIMENT_LABELS, SENTIMENT_TEMPLATES, SENTIMENT_THINGS, WORDS, _cap
 from minift.data import Example
 
@@ -171,65 +171,52 @@ def reworded(examples: Sequence[Example], per_language: int, seed: int = 0) -> l
             for ex in examples]
 
 
-# Held-out tasks that compose two trained skills; asked in wordings that name both.
-COMPOSED_TASKS = {
-    "first_word_upper": (lambda s: s.split()[0].upper(),
-                         {"en": ("Give the first word in capital letters.", "Write the first word in upper case."),
-                          "vi": ("Viết từ đầu tiên bằng chữ in hoa.",
-                                 "Cho biết từ đầu tiên, viết hoa toàn bộ.")}),
-    "reverse_upper": (lambda s: " ".join(reversed(s.split())).upper(),
-                      {"en": ("Reverse the words and write them in capital letters.",
-                              "Write the words in reverse order, in upper case."),
-                       "vi": ("Đảo ngược thứ tự các từ và viết bằng chữ in hoa.",
-                              "Viết các từ theo thứ tự ngược lại, bằng chữ in hoa.")}),
-}
-# The trained task each held-out one resembles: a model that has not learned the new task often
-# answers as this one (the study counts how often).
-NEIGHBOUR = {"lowercase": "uppercase", "second_word": "first_word", "min_number": "max_number",
-             "first_word_upper": "first_word", "reverse_upper": "reverse_words"}
-ZERO_SHOT_TASKS = (*HELDOUT_TASKS, *COMPOSED_TASKS)
+# Zero-shot on unseen tasks (§1): the compositional space's trained families, a subset of them at a
+# time, and what a model that has not learned a held-out family answers instead.
+
+def family_subsets(k: int, seed: int = 0) -> tuple[str, ...]:
+    """``k`` of the compositional space's trained families, drawn at random with ``seed`` (all of
+    them when ``k`` is their number); the held-out families are never among them."""
+    trained = compose.family_split()["trained"]
+    if not 1 <= k <= len(trained):
+        raise ValueError(f"k must be between 1 and {len(trained)} trained task families, got {k}")
+    return tuple(sorted(random.Random(f"{SEED}-families-{k}-{seed}").sample(trained, k)))
 
 
-def composed_examples(per_task: int = 40) -> list[Example]:
-    """``per_task`` evaluation examples of each composed task, wordings cycled over both languages."""
-    rng = random.Random(f"{SEED}-composed")
+def subset_examples(families: Sequence[str], total: int, seed: int = 0,
+                    avoid: frozenset[str] = frozenset()) -> list[Example]:
+    """``total`` fresh training examples spread evenly over ``families`` (drawn here, never bundled;
+    no input in ``avoid``), so that runs with few or many families see the same number of examples."""
+    rng = random.Random(f"{SEED}-subset-{len(families)}-{seed}")
+    per_family = -(-total // len(families))
+    records = compose.family_examples(families, per_family, rng, avoid=avoid)
+    rng.shuffle(records)
+    return [Example(*r, "train") for r in records[:total]]
+
+
+def neighbours(name: str, among: Sequence[str]) -> tuple[str, ...]:
+    """The families of ``among`` that differ from family ``name`` in exactly one primitive."""
+    mine = compose.primitives(name)
     out = []
-    for task, (fn, wordings) in COMPOSED_TASKS.items():
-        cycle = [w for pair in zip(wordings["en"], wordings["vi"]) for w in pair]
-        for i in range(per_task):
-            x = " ".join(rng.sample(WORDS, rng.randint(2, 4)))
-            out.append(Example(cycle[i % len(cycle)], x, fn(x), task, "composed_task"))
-    return out
+    for other in among:
+        theirs = compose.primitives(other)
+        if theirs.keys() == mine.keys() and sum(mine[k] != theirs[k] for k in mine) == 1:
+            out.append(other)
+    return tuple(out)
 
 
-def neighbour_answer(task: str, input: str) -> str:
-    """What the held-out task's trained neighbour would answer (lowercase's neighbour: the input kept
-    in capitals, i.e. copied)."""
-    return solve(NEIGHBOUR[task], input)
+def neighbour_answers(name: str, input: str, among: Sequence[str]) -> set[str]:
+    """What the trained neighbours of family ``name`` (``neighbours``) answer on ``input``: a model
+    that ignores one clause of the instruction gives one of these."""
+    return {compose.solve(n, input) for n in neighbours(name, among)}
 
 
-def baseline_answers(examples: Sequence[Example]) -> dict[str, list[str]]:
-    """Trivial answers to compare a held-out task's accuracy with, one list per baseline:
-    ``copy`` (the input), ``neighbour`` (the trained neighbour task's answer) and ``constant`` (the
-    task's most common true answer, as a label-prior baseline would guess)."""
-    common = {task: Counter(ex.response for ex in examples if ex.task == task).most_common(1)[0][0]
-              for task in {ex.task for ex in examples}}
-    return {"copy": [ex.input for ex in examples],
-            "neighbour": [neighbour_answer(ex.task, ex.input) for ex in examples],
-            "constant": [common[ex.task] for ex in examples]}
-
-
-def family_subsets(k: int, n_subsets: int, seed: int = 0) -> list[tuple[str, ...]]:
-    """``n_subsets`` distinct random sets of ``k`` trained task families (one when k is all of them)."""
-    if not 1 <= k <= len(TASKS):
-        raise ValueError(f"k must be between 1 and {len(TASKS)} task families, got {k}")
-    rng = random.Random(f"{SEED}-families-{k}-{seed}")
-    subsets: list[tuple[str, ...]] = []
-    for _ in range(1000):
-        s = tuple(sorted(rng.sample(TASKS, k)))
-        if s not in subsets:
-            subsets.append(s)
-        if len(subsets) == n_subsets or (k == len(TASKS) and subsets):
-            break
-    return subsets
-
+def baseline_answers(examples: Sequence[Example], trained: Sequence[str]) -> dict[str, list[str]]:
+    """Trivial answers to compare a held-out family's accuracy with, one list per baseline:
+    ``copy`` (the input), ``first word`` (the input's first word) and ``neighbour`` (what the first
+    trained family one primitive away answers: a model that ignores one clause)."""
+    def neighbour(ex: Example) -> str:
+        near = neighbours(ex.task, trained)
+        return compose.solve(near[0], ex.input) if near else ex.input
+    return {"copy": [ex.input for ex in examples], "first word": [ex.input.split()[0] for ex in examples],
+            "neighbour": [neighbour(ex) for ex in examples]}

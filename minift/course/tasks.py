@@ -1,10 +1,10 @@
-"""The course's task families (§2, §2.1): how to solve each one, draw its input, and ask for it.
+"""The course's named tasks (§2, §2.1): how to solve each one, draw its input, and ask for it.
 
 Each task is a function of its input (``solve``), so every answer can be checked and rewarded
-exactly. Eleven families are trained; three (``HELDOUT_TASKS``) are never trained on, to measure
-the zero-shot claim of §1. Each family is phrased in English and Vietnamese, FLAN/T0 style; some
-phrasings are held out of training to measure whether the model follows *instructions* or
-memorises strings.
+exactly. Eleven named tasks are trained, each phrased in English and Vietnamese, FLAN/T0 style;
+some phrasings are held out of training to measure whether the model follows *instructions* or
+memorises strings. The tasks never trained on (the zero-shot claim of §1) are the held-out
+families of the compositional space, ``minift.course.compose``; ``solve`` answers those too.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import random
 import unicodedata
 from typing import Callable, NamedTuple
 
+from minift.course import compose
 from minift.course.phrasings import WORDINGS
 from minift.course.world import (
     EN_TO_VI,
@@ -108,7 +109,6 @@ TASKS: tuple[str, ...] = (
     "translate_en_vi", "translate_vi_en", "reverse_words", "uppercase", "count_words",
     "first_word", "last_word", "sort_numbers", "max_number", "sentiment", "fact_qa",
 )
-HELDOUT_TASKS: tuple[str, ...] = ("lowercase", "second_word", "min_number")
 
 def _wordings(task: str) -> dict[str, tuple[str, ...]]:
     """The composed wordings of a trained task (``minift.course.phrasings``), as Task fields."""
@@ -152,21 +152,6 @@ TASK_SPECS: dict[str, Task] = {t.name: t for t in (
          _lookup({q: a for q, (a, _, _) in FACT_QUESTIONS.items()}, "fact questions"),
          _in_language({q: lang for q, (_, lang, _) in FACT_QUESTIONS.items()}),
          **_wordings("fact_qa")),
-    # Held-out task families (never trained): each is a near neighbour of a trained one, so that
-    # following them zero-shot is plausible (lowercase ~ uppercase, second ~ first/last word,
-    # smallest ~ largest and sorted), and the corpus states each operation in plain sentences.
-    Task("lowercase", "write the text in small letters (inputs are in capitals)",
-         str.lower, _word_list(1, 3, str.upper),
-         en=("Convert to lower case.", "Write this in small letters.", "Make every letter lowercase."),
-         vi=("Chuyển thành chữ thường.", "Viết lại bằng chữ thường.", "Viết thường tất cả các chữ cái.")),
-    Task("second_word", "give the second word",
-         lambda s: _words(s)[1], _word_list(3, 5),
-         en=("What is the second word?", "Give the second word.", "Return only the second word."),
-         vi=("Từ thứ hai là gì?", "Cho biết từ thứ hai.", "Chỉ viết từ thứ hai.")),
-    Task("min_number", "give the smallest of 3-4 one-digit numbers",
-         lambda s: str(min(_numbers(s))), _number_list,
-         en=("What is the smallest number?", "Find the smallest number.", "Which number is the smallest?"),
-         vi=("Số nhỏ nhất là số nào?", "Tìm số nhỏ nhất.", "Số nào nhỏ nhất?")),
 )}
 
 # Inputs never used in training (the corpus still states them, so the base model knows them): a
@@ -229,7 +214,10 @@ PHRASING_TO_TASK: dict[str, str] = {
 
 
 def solve(task: str, input: str) -> str:
-    """The one true answer of ``task`` on ``input`` (every course task is a function of its input)."""
+    """The one true answer of ``task`` (a named task or a compositional family) on ``input``
+    (every course task is a function of its input)."""
+    if compose.is_family(task):
+        return compose.solve(task, input)
     return _spec(task).solve(input)
 
 

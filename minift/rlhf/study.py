@@ -36,7 +36,7 @@ import numpy as np
 
 from minift import data, loop
 from minift.config import ModelConfig
-from minift.course.bundled import course_examples
+from minift.course.bundled import course_examples, named_task_examples
 from minift.course.judge import judge
 from minift.files import write_json
 from minift.rlhf import measure, setting
@@ -115,7 +115,7 @@ def build_setting(base_params: dict, config: ModelConfig, tokenizer: Any, study:
     ``pairs`` (e.g. ``minift.preferences.load_preferences``) replace the biased annotators' pairs."""
     t0 = time.perf_counter()
     template = data.COURSE_TEMPLATE
-    train = course_examples("train")
+    train = named_task_examples()
     demos = setting.demonstrations(train, study.polite_fraction, study.rambling_fraction)
     encoded, _ = data.encode_dataset(demos, tokenizer, 96, template=template)
     sft = loop.fit(work / "sft", config, base_params,
