@@ -58,9 +58,10 @@ def test_answered_as_another_task_by_hand():
           Example("", "5 2 8", "2", "min_number")]
     assert as_task_rate(ex, ["positive", "7", "negative "], {"positive", "negative"}) == {
         "min_number": 0.5, "reverse_words": 1.0}
-    held_out = [Example("", "3 1 7", "1", "min_number"), Example("", "5 2 8", "2", "min_number"),
-                Example("", "cat dog", "CAT", "first_word_upper")]
-    assert neighbour_rate(held_out, ["7", "2", "cat"]) == {"first_word_upper": 1.0, "min_number": 0.5}
+    held_out = [Example("", "two cat red nine eat", "cat", "animal.plain.en.once")] * 3
+    # "CAT" is what the trained neighbour animal.upper.en.once answers; "cat" is right; "red" is no neighbour's
+    assert neighbour_rate(held_out, ["CAT", "cat", "red"], ["animal.upper.en.once"]) == pytest.approx(1 / 3)
+    assert neighbour_rate(held_out, ["CAT"] * 3, ["colour.upper.en.once"]) == 0.0  # not trained: no neighbour
 
 
 def test_aggregate_over_seeds_pairs_before_and_after_and_draws_curves():

@@ -34,7 +34,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sft-steps", type=int, default=d.sft_steps, help="the tuned model and its 'I don't know' twin")
     p.add_argument("--bias-steps", type=int, default=d.bias_steps)
     p.add_argument("--single-task-steps", type=int, default=d.single_task_steps)
-    p.add_argument("--study-steps", type=int, default=d.study_steps, help="every data-cost and zero-shot run")
+    p.add_argument("--study-steps", type=int, default=d.study_steps, help="every data-cost run")
+    p.add_argument("--zero-shot-steps", type=int, default=d.zero_shot_steps, help="every zero-shot run")
     p.add_argument("--sizes", type=int, nargs="+", default=list(d.sizes), help="SFT example counts (0 = all)")
     p.add_argument("--wordings", type=int, nargs="+", default=list(d.wording_counts),
                    help="wordings per task and language, at --budget examples")
@@ -47,7 +48,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     settings = LimitsSettings(preset=args.preset, pretrain_steps=args.pretrain_steps, sft_steps=args.sft_steps,
                               bias_steps=args.bias_steps, single_task_steps=args.single_task_steps,
-                              study_steps=args.study_steps, sizes=tuple(args.sizes),
+                              study_steps=args.study_steps, zero_shot_steps=args.zero_shot_steps, sizes=tuple(args.sizes),
                               wording_counts=tuple(args.wordings), budget=args.budget,
                               family_counts=tuple(args.families), limit=args.limit)
     summary = run_limits(args.out, args.seeds, studies=args.studies, base=args.base, tuned=args.tuned,

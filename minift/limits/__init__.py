@@ -9,8 +9,9 @@ model and measures them; ``run.run_limits`` runs them over seeds and aggregates 
   dampen it, greedy and sampled, at which training length?
 * ``data_cost``     — held-out exact match against the number of SFT examples, and against the
   number of wordings at a fixed number of examples (quantity vs diversity).
-* ``zero_shot``     — held-out-*task* accuracy against the number of trained task families (FLAN),
-  next to trivial baselines, with how often the model answers as the trained neighbour task.
+* ``zero_shot``     — held-out-*family* accuracy against the number of trained families of the
+  compositional space (FLAN), beside the trained families' own accuracy and trivial baselines,
+  with how often the model answers as a trained family one primitive away.
 * ``single_task``   — traditional fine-tuning (one task) against instruction tuning (§2).
 
 The data of every study is built by ``minift.course.studies``.

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from minift.course.bundled import course_examples
+from minift.course.bundled import course_examples, named_task_examples
 from minift.course.phrasings import WORDINGS_PER_LANGUAGE
 from minift.course.studies import reworded, stratified_sample
 from minift.evaluate import evaluate
@@ -35,7 +35,7 @@ def data_cost_study(out: Path, base: Path, tokenizer: Tokenizer, *, seed: int, s
                     sizes: Sequence[int] = SIZES, wording_counts: Sequence[int] = WORDING_COUNTS,
                     budget: int = DIVERSITY_BUDGET, limit: int = 0) -> dict:
     """``{"quantity": {n: accuracy}, "diversity": {wordings per language: accuracy}, "budget", "steps"}``."""
-    train = course_examples("train")
+    train = named_task_examples()
     questions = evaluation_questions(EVAL_SPLIT, limit)
 
     def score(run: Path) -> float:

@@ -78,26 +78,55 @@ def data_cost(agg: dict, path: Path) -> Path:
 
 def zero_shot(agg: dict, path: Path) -> Path:
     counts = [int(k) for k in agg["by_count"]]
-    tasks = list(next(iter(agg["by_count"].values()))["accuracy"])
+    rows = list(agg["by_count"].values())
     fig = Figure(figsize=(11, 3.8))
     left, right = fig.subplots(1, 2)
-    for i, task in enumerate(tasks):
-        _errorbar(left, counts, [agg["by_count"][k]["accuracy"][task] for k in agg["by_count"]], label=task,
-                  color=f"C{i}")
-        best = max(b[task] for b in agg["baselines"].values())
-        left.axhline(100 * best, color=f"C{i}", ls=":", lw=1)
-        known = [(c, agg["by_count"][k]["as_neighbour_when_trained"][task]) for c, k in zip(counts, agg["by_count"])
-                 if agg["by_count"][k]["as_neighbour_when_trained"][task]]
-        if known:
-            _errorbar(right, [c for c, _ in known], [s for _, s in known], label=task, color=f"C{i}")
-    left.set(xlabel="số họ tác vụ đã huấn luyện (trained task families)",
-             ylabel="khớp chính xác, tác vụ giữ lại (%)\n(held-out task exact match)", ylim=(-2, 102),
-             title="§1 Zero-shot\n(chấm chấm: mốc so sánh tầm thường tốt nhất)\n(dotted: best trivial baseline)")
-    right.set(xlabel="số họ tác vụ đã huấn luyện (trained task families)",
-              ylabel="trả lời như tác vụ láng giềng (%)\n(answered as the neighbour task)", ylim=(-2, 102),
-              title="mô hình làm gì thay vào đó (what it did instead)\nseed có huấn luyện tác vụ láng giềng\n"
-                    "(seeds whose families include the neighbour)")
+    lines = (("trained_families", "họ đã học, đầu vào mới (trained families, new inputs)", "C2"),
+             ("heldout_task", "họ chưa học: tổ hợp mới (held-out families: new combinations)", "C0"),
+             ("heldout_cluster", "cụm chưa học: nguyên tố mới (held-out cluster: a new primitive)", "C3"))
+    for split, label, colour in lines:
+        _errorbar(left, counts, [r[split] for r in rows], label=label, color=colour)
+    best = max(b["heldout_task"] for b in agg["baselines"].values())
+    left.axhline(100 * best, color="C0", ls=":", lw=1)
+    left.set(xlabel="số họ tác vụ đã huấn luyện (trained task families)", xscale="log",
+             ylabel="khớp chính xác (%)\n(exact match)", ylim=(-2, 102),
+             title="§1 Zero-shot, khoảng tin cậy 95% qua các seed (95% interval over seeds)\n"
+                   "(chấm chấm: mốc tầm thường tốt nhất / dotted: best trivial baseline)")
+    for split, label, colour in lines[1:]:
+        _errorbar(right, counts, [r[f"{split}_as_neighbour"] for r in rows], label=label, color=colour)
+    right.set(xlabel="số họ tác vụ đã huấn luyện (trained task families)", xscale="log",
+              ylabel="sai như một họ láng giềng (%)\n(wrong, as a family one primitive away)", ylim=(-2, 102),
+              title="mô hình làm gì thay vào đó (what it did instead)")
     left.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def zero_shot_scale(summary: dict, path: Path) -> Path:
+    """§1 at two model sizes and four step budgets (``docs/zero_shot_results.json``): held-out-family
+    accuracy against the number of trained families for each size (left), and against SFT steps
+    with every family trained (right), each beside the trained families' own accuracy."""
+    fig = Figure(figsize=(11, 3.8))
+    left, right = fig.subplots(1, 2)
+    for i, (size, agg) in enumerate(summary["sizes"].items()):
+        counts = [int(k) for k in agg["by_count"]]
+        rows = list(agg["by_count"].values())
+        label = f"{size} ({summary['n_params'][size] / 1e6:.2f}M)"
+        _errorbar(left, counts, [r["heldout_task"] for r in rows], color=f"C{i}",
+                  label=f"{label}: họ chưa học (held-out families)")
+        _errorbar(left, counts, [r["trained_families"] for r in rows], color=f"C{i}", ls="--", mfc="white",
+                  label=f"{label}: họ đã học (trained families)")
+    left.set(xlabel="số họ tác vụ đã huấn luyện (trained task families)", xscale="log",
+             ylabel="khớp chính xác (%)\n(exact match)", ylim=(-2, 102),
+             title="theo số họ và cỡ mô hình, 95% qua các seed\n(by family count and model size, 95% over seeds)")
+    steps = sorted(summary["steps"], key=int)
+    for split, label, style in (("heldout_task", "họ chưa học (held-out families)", "-"),
+                                ("trained_families", "họ đã học (trained families)", "--"),
+                                ("heldout_cluster", "cụm chưa học (held-out cluster)", ":")):
+        _errorbar(right, [int(s) for s in steps], [summary["steps"][s][split] for s in steps], ls=style, label=label)
+    right.set(xlabel="số bước SFT (SFT steps)", xscale="log", ylim=(-2, 102),
+              title="theo số bước, mọi họ được huấn luyện\n(by steps, every trained family)")
+    left.legend(fontsize=6)
+    right.legend(fontsize=7)
     return _save(fig, path)
 
 

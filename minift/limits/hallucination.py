@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from minift.calibration import score_answers, summarise_confidence
-from minift.course.bundled import OOD_FILE, SAMPLES_DIR, course_examples, read_records
+from minift.course.bundled import OOD_FILE, SAMPLES_DIR, course_examples, named_task_examples, read_records
 from minift.course.studies import abstention_examples
 from minift.data import Example
 from minift.evaluate import novelty_subsets
@@ -38,7 +38,7 @@ def measure(model: Path, tokenizer: Tokenizer, *, limit: int = 0) -> dict:
     params, config = load_model(model)
     answerable = evaluation_questions(ANSWERABLE_SPLIT, limit)
     rows = score_answers(params, config, tokenizer, answerable, answerable=True, template=TEMPLATE)
-    unseen = novelty_subsets(answerable, course_examples("train"))["unseen input"]
+    unseen = novelty_subsets(answerable, named_task_examples())["unseen input"]
     unseen_rows = [r for r, flag in zip(rows, unseen) if flag]
     ood_rows = score_answers(params, config, tokenizer, unanswerable_questions(), answerable=False,
                              template=TEMPLATE)
@@ -57,7 +57,7 @@ def hallucination_study(out: Path, base: Path, before: Path, tokenizer: Tokenize
     """``before`` (an SFT run of ``steps`` steps from ``base``) against the same run with "I don't
     know" examples added; returns ``{"before": measure, "after": measure, "abstention_examples": n}``."""
     extra = abstention_examples(seed)
-    after = tune(out / "sft_abstain", base, course_examples("train") + extra, tokenizer, steps=steps, seed=seed)
+    after = tune(out / "sft_abstain", base, named_task_examples() + extra, tokenizer, steps=steps, seed=seed)
     return {"before": measure(before, tokenizer, limit=limit), "after": measure(after, tokenizer, limit=limit),
             "abstention_examples": len(extra)}
 

@@ -73,19 +73,14 @@ def format_report(agg: dict) -> str:
         lines += [f"  {p['x']:>6} cách diễn đạt mỗi tác vụ và ngôn ngữ (wordings per task and language), "
                   f"{d['budget']} ví dụ (examples): {_pct(p)}" for p in d["diversity"]]
     if z := agg.get("zero_shot"):
-        lines += ["", "§1 Zero-shot — khớp chính xác trên tác vụ giữ lại theo số họ tác vụ đã huấn luyện "
-                      "(mốc so sánh tầm thường tốt nhất; tỉ lệ trả lời như tác vụ láng giềng)",
-                  "   (held-out task exact match by number of trained families; "
-                  "best trivial baseline; answered as the neighbour task)"]
-        for k, row in sorted(z["by_count"].items(), key=lambda item: int(item[0])):  # "11" < "3" as JSON keys
-            lines.append(f"  {k} họ tác vụ (families): tổng thể (overall) {_pct(row['overall'])}")
-            for task, s in row["accuracy"].items():
-                best = max(z["baselines"], key=lambda name: z["baselines"][name][task])
-                when = row["as_neighbour_when_trained"][task]
-                lines.append(f"    {task:<18} {_pct(s)}   mốc (baseline) {best} "
-                             f"{100 * z['baselines'][best][task]:5.1f}%   "
-                             f"như láng giềng (as neighbour) {_pct(row['answers_as_neighbour'][task])}"
-                             + (f" ({_pct(when)} trên {when['n']} seed đã huấn luyện nó / over the {when['n']} "
-                                f"seed(s) that trained it)" if when else
-                                " (láng giềng chưa được huấn luyện / neighbour never trained)"))
+        best = max(z["baselines"], key=lambda name: z["baselines"][name]["heldout_task"])
+        lines += ["", "§1 Zero-shot — khớp chính xác theo số họ tác vụ đã huấn luyện "
+                      "(exact match by number of trained task families)",
+                  f"   mốc tầm thường tốt nhất (best trivial baseline): {best} "
+                  f"{100 * z['baselines'][best]['heldout_task']:.1f}%"]
+        for k, row in sorted(z["by_count"].items(), key=lambda item: int(item[0])):  # "117" < "16" as JSON keys
+            lines.append(f"  {k:>4} họ (families): họ đã học (trained) {_pct(row['trained_families'])}   "
+                         f"họ chưa học (held-out) {_pct(row['heldout_task'])}   "
+                         f"cụm chưa học (held-out cluster) {_pct(row['heldout_cluster'])}   "
+                         f"sai như láng giềng (wrong as a neighbour) {_pct(row['heldout_task_as_neighbour'])}")
     return "\n".join(lines)

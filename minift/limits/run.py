@@ -16,8 +16,7 @@ from tqdm.auto import tqdm
 from minift import runs
 from minift.calibration import pool_bins
 from minift.config import get_config
-from minift.course.bundled import course_examples, default_tokenizer
-from minift.course.studies import NEIGHBOUR
+from minift.course.bundled import course_examples, default_tokenizer, named_task_examples
 from minift.files import read_json, write_json
 from minift.limits import bias, data_cost, figures, hallucination, single_task, zero_shot
 from minift.limits.common import STUDY_STEPS, Clock, tune
@@ -25,6 +24,7 @@ from minift.loop import TrainConfig
 from minift.seeds import curve, flattening_point, interval95, machine, spread
 
 STUDIES = ("hallucination", "bias", "single_task", "data_cost", "zero_shot")
+TUNE_FREE = ("zero_shot", "data_cost", "bias")  # studies that tune their own runs from the base
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,8 @@ class LimitsSettings:
     sft_steps: int = runs.SFT_DEFAULTS["steps"]  # the instruction-tuned model and its "I don't know" twin
     bias_steps: int = 400
     single_task_steps: int = 300
-    study_steps: int = STUDY_STEPS  # every data-cost and zero-shot run
+    study_steps: int = STUDY_STEPS  # every data-cost run
+    zero_shot_steps: int = zero_shot.STEPS  # every zero-shot run
     sizes: tuple[int, ...] = data_cost.SIZES
     wording_counts: tuple[int, ...] = data_cost.WORDING_COUNTS
     budget: int = data_cost.DIVERSITY_BUDGET
@@ -46,16 +47,17 @@ class LimitsSettings:
 
 
 def prepare(folder: Path, seed: int, base: Path | None, tuned: Path | None, s: LimitsSettings,
-            tok) -> tuple[Path, Path]:
-    """The seed's base model and instruction-tuned model: the given run folders, or trained here."""
+            tok, need_tuned: bool = True) -> tuple[Path, Path | None]:
+    """The seed's base model and instruction-tuned model: the given run folders, or trained here
+    (no tuned model when no study needs one: ``need_tuned=False``, the zero-shot study alone)."""
     if base is None:
         base = folder / "base"
         pre = TrainConfig(**{**runs.PRETRAIN_DEFAULTS, "steps": s.pretrain_steps, "seed": seed,
                              "warmup_steps": min(runs.PRETRAIN_DEFAULTS["warmup_steps"], s.pretrain_steps // 5)})
         runs.pretrain(base, get_config(s.preset, vocab_size=tok.vocab_size, **s.model_overrides), pre, tok,
                       resume=True, progress=False)
-    if tuned is None:
-        tuned = tune(folder / "sft", base, course_examples("train"), tok, steps=s.sft_steps, seed=seed)
+    if tuned is None and need_tuned:
+        tuned = tune(folder / "sft", base, named_task_examples(), tok, steps=s.sft_steps, seed=seed)
     return base, tuned
 
 
@@ -72,7 +74,7 @@ def run_one(study: str, folder: Path, base: Path, tuned: Path, tok, seed: int, s
         return data_cost.data_cost_study(folder / study, base, tok, seed=seed, steps=s.study_steps, sizes=s.sizes,
                                          wording_counts=s.wording_counts, budget=s.budget, limit=s.limit)
     if study == "zero_shot":
-        return zero_shot.zero_shot_study(folder / study, base, tok, seed=seed, steps=s.study_steps,
+        return zero_shot.zero_shot_study(folder / study, base, tok, seed=seed, steps=s.zero_shot_steps,
                                          family_counts=s.family_counts)
     raise ValueError(f"unknown study {study!r}; the studies are {', '.join(STUDIES)}")
 
@@ -116,21 +118,18 @@ def aggregate(per_seed: Sequence[dict]) -> dict:
                             "budget": d[0]["budget"], "steps": d[0]["steps"]}
     if z := present("zero_shot"):
         counts = sorted(z[0]["by_count"], key=int)
-        tasks = list(z[0]["by_count"][counts[0]]["accuracy"]["per_task"])
+
         def zero_shot_row(k) -> dict:
             rows = [r["by_count"][k] for r in z]
-            # the neighbour rate again, over the seeds whose random families include the neighbour
-            trained = {task: [row["answers_as_neighbour"][task] for row in rows if NEIGHBOUR[task] in row["families"]]
-                       for task in tasks}
-            return {"accuracy": {task: _stat([row["accuracy"]["per_task"][task] for row in rows]) for task in tasks},
-                    "overall": _stat([row["accuracy"]["overall"] for row in rows]),
-                    "answers_as_neighbour": {task: _stat([row["answers_as_neighbour"][task] for row in rows])
-                                             for task in tasks},
-                    "as_neighbour_when_trained": {task: _stat(v) if v else None for task, v in trained.items()},
-                    "families": [row["families"] for row in rows]}
+            row = {"overall": _stat([r["heldout_task"]["overall"] for r in rows]),
+                   "families": [r["families"] for r in rows]}
+            for split in zero_shot.SPLITS + ("trained_families",):
+                row[split] = _stat([r[split]["overall"] for r in rows])
+            for split in zero_shot.SPLITS:
+                row[f"{split}_as_neighbour"] = _stat([r[f"{split}_as_neighbour"] for r in rows])
+            return row
 
-        out["zero_shot"] = {"baselines": {name: tab["per_task"] for name, tab in zero_shot.baselines().items()},
-                            "by_count": {k: zero_shot_row(k) for k in counts}}
+        out["zero_shot"] = {"baselines": zero_shot.baselines(), "by_count": {k: zero_shot_row(k) for k in counts}}
     return out
 
 
@@ -165,7 +164,8 @@ def run_limits(out: Path, seeds: Sequence[int], *, studies: Sequence[str] = STUD
         bar.set_postfix_str(f"seed {seed}: base and tuned models")
         with clock("models"):
             b, t = prepare(folder, seed, Path(base.format(seed=seed)) if base else None,
-                           Path(tuned.format(seed=seed)) if tuned else None, settings, tok)
+                           Path(tuned.format(seed=seed)) if tuned else None, settings, tok,
+                           need_tuned=any(st not in TUNE_FREE for st in todo))
         bar.update()
         results = {**kept.get(seed, {}), "seed": seed, "base": str(b), "tuned": str(t)}
         for study in todo:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from minift.course.bundled import course_examples
+from minift.course.bundled import course_examples, named_task_examples
 from minift.evaluate import evaluate
 from minift.limits.common import TEMPLATE, evaluation_questions, share_by_task, tune
 from minift.loop import load_model
@@ -28,7 +28,7 @@ def as_task_rate(examples, predictions, task_answers: set[str]) -> dict[str, flo
 def single_task_study(out: Path, base: Path, tuned: Path, tokenizer: Tokenizer, *, seed: int, steps: int,
                       task: str = "sentiment", limit: int = 0) -> dict:
     """Tune ``base`` on ``task`` alone; compare it with the instruction-tuned ``tuned`` on every task."""
-    train = course_examples("train")
+    train = named_task_examples()
     own = [ex for ex in train if ex.task == task]
     if not own:
         raise ValueError(f"single_task_study: no training example of task {task!r}")
