@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -76,6 +76,7 @@ from minift import data as D
 from minift import runs
 from minift.config import get_config
 from minift.course.bundled import course_examples, course_model, default_tokenizer
+from minift.course.tasks import TASKS
 from minift.demo import plot_curves, section1_examples
 from minift.evaluate import answer, evaluate, format_table, novelty_subsets
 from minift.loop import TrainConfig, load_model
@@ -92,30 +93,43 @@ print(f"mô hình (model): {config.n_params / 1e6:.2f}M tham số (parameters); 
 # %% [markdown]
 # ## 1. Dữ liệu (the data) — §2.1: Câu lệnh / Ngữ cảnh bổ trợ / Phản hồi mong đợi
 #
-# Mười một họ tác vụ (task families), mỗi họ được hỏi bằng hàng chục cách diễn đạt (wordings) tiếng Anh
-# và tiếng Việt (bài học của FLAN: nhiều cách diễn đạt cho mỗi tác vụ dạy mô hình làm theo *câu lệnh*
-# chứ không phải làm theo một khuôn mẫu; `minift.course.phrasings` ghép chúng từ các phần lõi (cores)
-# và khung câu (frames)). Các cách diễn đạt sinh ra từ những phần lõi giữ lại riêng không được dùng để
-# huấn luyện (`heldout_phrasing`), các cách diễn đạt do người khác viết độc lập cũng vậy
-# (`independent_wording`), và có ba họ tác vụ trọn vẹn không bao giờ được huấn luyện (`heldout_task`).
+# Mười một tác vụ có tên (named tasks), mỗi tác vụ được hỏi bằng hàng chục cách diễn đạt (wordings)
+# tiếng Anh và tiếng Việt (bài học của FLAN: nhiều cách diễn đạt cho mỗi tác vụ dạy mô hình làm theo
+# *câu lệnh* chứ không phải làm theo một khuôn mẫu; `minift.course.phrasings` ghép chúng từ các phần lõi
+# (cores) và khung câu (frames)). Các cách diễn đạt sinh ra từ những phần lõi giữ lại riêng không được
+# dùng để huấn luyện (`heldout_phrasing`), các cách diễn đạt do người khác viết độc lập cũng vậy
+# (`independent_wording`). Bên cạnh đó là một không gian tác vụ tổ hợp (`minift.course.compose`): mỗi họ
+# chọn một từ trong đầu vào (theo vị trí, theo loại, theo giá trị) rồi viết nó ra theo một kiểu chữ,
+# một ngôn ngữ và một cách trình bày; câu lệnh nói rõ từng lựa chọn. Một phần các họ được huấn luyện;
+# `heldout_task` là những tổ hợp chưa bao giờ được huấn luyện, `heldout_cluster` là các họ của một lựa
+# chọn ("từ thứ ba") không câu lệnh huấn luyện nào nhắc đến.
 #
-# > **English.** *The data (§2.1: instruction / input / target response).* Eleven task families, each
+# > **English.** *The data (§2.1: instruction / input / target response).* Eleven named tasks, each
 # > asked in dozens of English and Vietnamese wordings (FLAN's lesson: many wordings per task teach
 # > the model to follow the *instruction*, not a template; `minift.course.phrasings` composes them
 # > from cores and frames). Wordings from separate held-out cores are kept out of training
-# > (`heldout_phrasing`), so are wordings written independently (`independent_wording`), and three
-# > whole families are never trained on (`heldout_task`).
+# > (`heldout_phrasing`), so are wordings written independently (`independent_wording`). Beside them,
+# > a compositional task space (`minift.course.compose`): each family picks one word of the input (by
+# > position, category or value) and writes it in a case, a language and a form, and its instruction
+# > says each choice. Some families are trained; `heldout_task` holds combinations never trained,
+# > `heldout_cluster` the families of a choice ("the third word") no training instruction names.
 
 # %%
 train_ex = course_examples("train")
-by_split = {s: course_examples(s) for s in ("heldout_phrasing", "independent_wording", "heldout_task")}
+by_split = {s: course_examples(s) for s in ("heldout_phrasing", "independent_wording", "heldout_task",
+                                            "heldout_cluster")}
 print(len(train_ex), "ví dụ huấn luyện (training examples);", {s: len(v) for s, v in by_split.items()})
-seen = set()
+first = {}  # the first example of each named task, then of three composed families
 for ex in train_ex:
-    if ex.task not in seen:
-        seen.add(ex.task)
-        print(f"{ex.task:>16}: {ex.instruction!r} | {ex.input!r} -> {ex.response!r}")
-print("\ncác tác vụ giữ lại (held-out tasks):", sorted({ex.task for ex in by_split['heldout_task']}))
+    first.setdefault(ex.task, ex)
+composed = [t for t in first if t not in TASKS][:3]
+for task in (*TASKS, *composed):
+    ex = first[task]
+    print(f"{task:>22}: {ex.instruction!r} | {ex.input!r} -> {ex.response!r}")
+for s in ("heldout_task", "heldout_cluster"):
+    ex = by_split[s][0]
+    print(f"{s}: {len({e.task for e in by_split[s]})} họ (families), ví dụ (e.g.) {ex.task}: "
+          f"{ex.instruction!r} | {ex.input!r} -> {ex.response!r}")
 print(f"lời nhắc mà mô hình nhìn thấy, khuôn mẫu {TEMPLATE} (the prompt the model sees, {TEMPLATE} template):")
 print(D.format_prompt(train_ex[0], TEMPLATE))
 
@@ -198,12 +212,13 @@ def first_per_task(examples, k):
             out.append(ex); count[ex.task] = count.get(ex.task, 0) + 1
     return out
 
-asked = {s: first_per_task(v, PER_TASK) for s, v in by_split.items()}
+# two questions per composed family (39 + 18 families), PER_TASK per named task
+asked = {s: first_per_task(v, 2 if s in ("heldout_task", "heldout_cluster") else PER_TASK) for s, v in by_split.items()}
 # những câu hỏi nào dùng lại một đầu vào đã thấy khi huấn luyện, và những cách diễn đạt nào có chung
 # chưa đến một nửa số từ với mọi cách diễn đạt đã huấn luyện của cùng tác vụ (evaluate.novelty_subsets)
 # which questions reuse an input seen in training, and which wordings share under half their words
 # with every trained wording of their task (evaluate.novelty_subsets)
-subsets = {s: novelty_subsets(v, train_ex) for s, v in asked.items() if s != "heldout_task"}
+subsets = {s: novelty_subsets(v, train_ex) for s, v in asked.items() if s not in ("heldout_task", "heldout_cluster")}
 results, section1 = {}, {}
 for name, folder in folders.items():
     params, cfg = load_model(folder)
@@ -223,45 +238,48 @@ for name, out in section1.items():
 # README có các con số của demo trên ba seed, kèm theo độ dao động giữa các seed.)
 #
 # * **Mô hình nền tảng và mô hình SFT.** Mô hình nền tảng được điểm 0: nó viết tiếp lời nhắc như thể đó
-#   là văn bản trong kho ngữ liệu. Sau khi tinh chỉnh bằng chỉ thị, cùng bộ trọng số ấy đã biết *trả
-#   lời* — đúng ngôn ngữ, đúng loại từ — và phần lớn câu hỏi trong các cách diễn đạt viết độc lập được
-#   trả lời chính xác (86%, từ 83 đến 88% qua ba seed, với ngân sách của demo). Các tác vụ phải chép từ
-#   ngữ từ đầu vào (đảo ngược thứ tự từ, từ đầu tiên, viết hoa) đứng cuối: chép lại từ ngữ cảnh là điều
-#   một mô hình nhỏ học chậm nhất.
-# * **Có che và không che.** Trên các cách diễn đạt độc lập, mô hình có che thắng ở mọi seed (hơn 9 đến
-#   10 điểm với ngân sách của demo), rõ nhất ở các tác vụ sao chép: mọi gradient của hàm mất mát có che
-#   đều dành cho việc sinh ra đáp án, còn hàm mất mát không che thưởng cả việc đoán câu lệnh và đầu vào
-#   — những thứ mô hình không bao giờ biết trước được. Trên `heldout_phrasing`, nơi các từ ngữ không hề
-#   có trong dữ liệu, cả hai đều quanh mức 50% và chênh lệch nhỏ: một câu lệnh không được hiểu thì
-#   không được làm theo, bất kể hàm mất mát nào đã dạy mô hình.
+#   là văn bản trong kho ngữ liệu. Sau khi tinh chỉnh bằng chỉ thị, mô hình đã biết *trả lời* — đúng
+#   ngôn ngữ, đúng loại từ. Với ngân sách của demo, nó trả lời chính xác 75% câu hỏi trong các cách
+#   diễn đạt viết độc lập (từ 72 đến 78% qua ba seed). Các tác vụ phải chép từ ngữ từ đầu vào (viết
+#   hoa, từ đầu tiên, đảo ngược thứ tự từ) đứng cuối: chép lại từ ngữ cảnh là điều một mô hình nhỏ học
+#   chậm nhất.
+# * **Có che và không che.** Trên các cách diễn đạt độc lập, mô hình có che thắng ở mọi seed (hơn 12
+#   đến 15 điểm với ngân sách của demo). Mọi gradient của hàm mất mát có che đều dành cho việc sinh ra
+#   đáp án, còn hàm mất mát không che thưởng cả việc đoán câu lệnh và đầu vào — những thứ mô hình không
+#   bao giờ biết trước được. Trên `heldout_phrasing`, nơi nhiều từ của câu lệnh chưa từng xuất hiện
+#   trong dữ liệu huấn luyện, cả hai đều quanh mức 40% và ba seed chưa phân định được chênh lệch: một
+#   câu lệnh không được hiểu thì không được làm theo, bất kể hàm mất mát nào đã dạy mô hình.
 # * **Đầu vào đã thấy và chưa thấy.** Một câu hỏi về một từ, một sự kiện hay một lời nhận xét mà dữ liệu
 #   SFT chưa từng dùng (chỉ kho ngữ liệu tiền huấn luyện nhắc đến) ít được trả lời đúng hơn: tinh chỉnh
 #   bằng chỉ thị dạy *định dạng* của tác vụ; còn những gì mô hình biết thì đến từ tiền huấn luyện.
-# * **Tác vụ giữ lại.** Chuyển giao Zero-shot sang họ tác vụ mới là chỗ một mô hình 1 triệu tham số
-#   thất bại (≈ 0%): FLAN (Wei và cs., 2022) nhận thấy với các mô hình dưới khoảng 8 tỉ tham số, tinh
-#   chỉnh bằng chỉ thị còn *làm giảm* kết quả trên các tác vụ chưa thấy. Điều cốt yếu là đo nó một
-#   cách trung thực; §5 của bài viết (và `data/samples/ood.jsonl`) bàn về việc một mô hình như vậy nói
-#   gì khi nó không biết.
+# * **Họ tác vụ chưa học.** Với ngân sách của demo, mô hình có che trả lời đúng 11% (8–15% qua ba seed)
+#   câu hỏi của các họ tổ hợp chưa từng được huấn luyện, còn mô hình nền tảng được 0%. Mỗi họ đó ghép lại
+#   những lựa chọn đã học theo một cách mới. Một lựa chọn chưa từng được dạy ("từ thứ ba") gần như không
+#   được suy ra (3%). FLAN (Wei và cs., 2022) chỉ thấy lợi ích trên cả một *cụm* tác vụ chưa thấy ở các
+#   mô hình lớn hơn nhiều, trên khoảng 8 tỉ tham số. Notebook 06 đo đường cong theo số họ đã học. §5 của
+#   bài viết (và `data/samples/ood.jsonl`) bàn về việc một mô hình như vậy nói gì khi nó không biết.
 #
 # > **English.** *What to look for.* (Numbers at this notebook's setting are from one seed and half
 # > the demo's budget; the README has the demo's, over three seeds, with their spread.)
 # >
 # > * **Base vs SFT.** The base model scores zero: it continues the prompt as if it were corpus text.
-# >   After instruction tuning the same weights *answer* — in the right language, with the right kind
-# >   of word — and most questions in the independently written wordings get exactly the right answer
-# >   (86%, 83–88% over three seeds, at the demo's budget). Tasks that copy words from the input
-# >   (reverse, first word, upper-case) come last: copying from context is what a small model learns
-# >   slowest.
-# > * **Masked vs unmasked.** On the independent wordings the masked model wins in every seed (by 9 to
-# >   10 points at the demo's budget), most on the copying tasks: every gradient of the masked loss
-# >   goes to producing answers, while the unmasked loss also rewards predicting instructions and
-# >   inputs, which the model can never know in advance. On `heldout_phrasing`, whose words the data
-# >   never has, both are near 50% and the gap is small: an instruction that is not understood is not
-# >   followed, whatever the loss learned from.
+# >   After instruction tuning the model *answers* — in the right language, with the right kind of
+# >   word. At the demo's budget it gets 75% of the questions in the independently written wordings
+# >   exactly right (72–78% over three seeds). Tasks that copy words from the input (upper-case,
+# >   first word, reverse) come last: copying from context is what a small model learns slowest.
+# > * **Masked vs unmasked.** On the independent wordings the masked model wins in every seed (by 12
+# >   to 15 points at the demo's budget). Every gradient of the masked loss goes to producing
+# >   answers, while the unmasked loss also rewards predicting instructions and inputs, which the
+# >   model can never know in advance. On `heldout_phrasing`, where many of the instruction's words
+# >   never appear in the training data, both are near 40% and three seeds do not resolve the gap:
+# >   an instruction that is not understood is not followed, whatever the loss learned from.
 # > * **Seen vs unseen inputs.** A question about a word, fact or review the SFT data never used (only
-# >   the pretraining corpus states it) is answered less often: instruction tuning teaches the task's
-# >   format; what the model knows comes from pretraining.
-# > * **Held-out tasks.** Zero-shot transfer to new task families is where a 1M-parameter model fails
-# >   (≈ 0%): FLAN (Wei et al. 2022) found instruction tuning *hurt* unseen tasks below about 8B
-# >   parameters. Measuring it honestly is the point; §5 of the article (and `data/samples/ood.jsonl`)
-# >   is about what such a model says when it does not know.
+# >   the pretraining corpus mentions it) is answered correctly less often: instruction tuning
+# >   teaches the *format* of a task; what the model knows comes from pretraining.
+# > * **Held-out families.** At the demo's budget, the masked model gets 11% (8–15% over three seeds)
+# >   of the questions of compositional families never trained on; the base model gets 0%. Each of
+# >   those families combines trained choices in a new way. A choice never taught ("the third word")
+# >   is hardly inferred (3%). FLAN (Wei et al. 2022) saw the benefit on a whole unseen task
+# >   *cluster* only for much larger models, above about 8B parameters. Notebook 06 measures the
+# >   curve against the number of trained families. §5 of the article (and
+# >   `data/samples/ood.jsonl`) is about what such a model says when it does not know.

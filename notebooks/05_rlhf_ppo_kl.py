@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -95,6 +95,7 @@ from minift.course.bundled import (
     course_examples,
     course_model,
     default_tokenizer,
+    named_task_examples,
 )
 from minift.course.judge import judge
 from minift.generate import Sampling, generate_tokens
@@ -147,7 +148,7 @@ else:
                      lambda e: data.lm_batches(texts, tok, 64, 32, seed=(0, e)),
                      loop.TrainConfig(steps=PRETRAIN, batch_size=32, learning_rate=3e-3, warmup_steps=10,
                                        loss="lm", eval_every=0, checkpoint_every=0), progress=False)
-    examples = course_examples("train")
+    examples = named_task_examples()
     encoded, _ = data.encode_dataset(examples, tok, 96, template=TEMPLATE)
     sft_run = loop.fit(WORK / "sft", cfg, base.params,
                         lambda e: data.batches(encoded, 32, buckets=BUCKETS, pad_id=tok.pad_id, seed=(1, e)),
@@ -261,7 +262,7 @@ for a, r in zip(answers, learned):
 
 # %%
 settings = ppo.PPOConfig(iterations=ITERS, batch_size=BATCH, max_new_tokens=NEW, beta=0.05)
-prompts = ppo.make_prompt_set(course_examples("train"), tok, TEMPLATE)
+prompts = ppo.make_prompt_set(named_task_examples(), tok, TEMPLATE)
 # {"policy": bản sao trọng số SFT, "value_head": toàn số 0}
 policy = ppo.init_policy(sft_params, cfg)  # {"policy": copy of the SFT weights, "value_head": zeros}
 index = np.arange(settings.batch_size)
@@ -480,7 +481,7 @@ print("mục tiêu của bài viết (the article's objective) E[R] - beta KL:",
 # %%
 # Người gán nhãn của nghiên cứu (the study's annotators): U = R* + b·[mở đầu lịch sự], b = 0.8, tau = 0.05
 ann = Annotator()
-ex = next(e for e in course_examples("train") if e.task == "max_number")
+ex = next(e for e in named_task_examples() if e.task == "max_number")
 print("chỉ thị (instruction):", ex.instruction, "| đầu vào (input):", ex.input)
 u = {}
 for y in (ex.response, "Sure! " + ex.response, "Sure! 3"):

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.16.0
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -35,7 +35,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from minift.course.bundled import course_examples, course_model
+from minift.course.bundled import course_examples, course_model, named_task_examples
 from minift.evaluate import accuracy_table, answer
 from minift.gguf_llama import save_gguf_llama
 from minift.loop import TrainConfig
@@ -104,18 +104,20 @@ print(f"\nví dụ / example: {ex.instruction!r} {ex.input!r} -> {before['heldou
 # ## Tinh chỉnh bằng chỉ thị với LoRA, trên CPU
 #
 # §3.2 trên mô hình thật: hàm mất mát NLL có che chỉ tính trên câu trả lời, qua mẫu hội thoại của
-# mô hình; LoRA hạng 8 chỉ huấn luyện khoảng 2% tham số. Dữ liệu là phần huấn luyện của khóa học.
+# mô hình; LoRA hạng 8 chỉ huấn luyện khoảng 2% tham số. Dữ liệu là mười một tác vụ có tên trong phần huấn
+# luyện của khóa học (không có các họ tổ hợp).
 # Ở cấu hình đầy đủ, 80 bước chạy trong vài phút trên CPU hai lõi.
 #
 # > **English.** §3.2 on a real model: the masked NLL loss on the replies only, through the model's chat
-# > template; rank-8 LoRA trains about 2% of the parameters. The data is the course's training split. In
+# > template; rank-8 LoRA trains about 2% of the parameters. The data is the eleven named tasks of the
+# > course's training split (not the compositional families). In
 # > the full setting, 80 steps take a few minutes on a two-core CPU.
 
 # %%
 work = Path(tempfile.mkdtemp(prefix="minift-07-"))
 train_file = work / "course_train.jsonl"
 train_file.write_text("".join(json.dumps({"instruction": e.instruction, "input": e.input, "output": e.response},
-                                         ensure_ascii=False) + "\n" for e in course_examples("train")),
+                                         ensure_ascii=False) + "\n" for e in named_task_examples()),
                       encoding="utf-8")
 t0 = time.time()
 train = TrainConfig(steps=STEPS, batch_size=2 if SMALL else 8, learning_rate=5e-4, warmup_steps=0 if SMALL else 8,
@@ -133,24 +135,27 @@ for name in splits:
 # hướng thay đổi, không đủ để khẳng định một mức chính xác. Lưu ý `heldout_task` là những họ tác vụ
 # không có trong dữ liệu huấn luyện.
 #
-# Một lần chạy ở cấu hình đầy đủ (CPU 2 nhân, 2026-12-07; 80 bước LoRA mất 587 giây, cả notebook 11 phút
-# 40 giây) cho: SmolLM2 zero-shot 0% ở cả hai phần, mô hình của khóa học 50% (`heldout_phrasing`) và 0%
+# Một lần chạy ở cấu hình đầy đủ (CPU 2 nhân, 2026-12-07, *trước khi* không gian tác vụ tổ hợp thay thế
+# các họ giữ lại cũ — chữ thường, từ thứ hai, số nhỏ nhất — trong `heldout_task`; 80 bước LoRA mất 587
+# giây, cả notebook 11 phút 40 giây) cho: SmolLM2 zero-shot 0% ở cả hai phần, mô hình của khóa học 50% (`heldout_phrasing`) và 0%
 # (`heldout_task`); sau LoRA, SmolLM2 được 0% và 10% (5 trên 48 câu). Điều thay đổi rõ nhất là *dạng*
 # câu trả lời: "The capital of France is Paris." thành "Paris", và câu hỏi tiếng Việt (trước đó mô hình
 # đã trả lời vô nghĩa) giờ nhận câu trả lời "2". Tinh chỉnh ngắn dạy mô hình kiểu trả lời cụt của dữ liệu
 # khóa học trước khi dạy được tác vụ. Với một hạt giống và 48 câu, chênh lệch 10 điểm chưa phải là một
-# kết quả.
+# kết quả. Một lần chạy lại hỏi các họ tổ hợp mới (`minift.course.compose`), nên các con số sẽ khác.
 #
 # > **English.** The figures above are one run, one seed, on 48 questions per split (8 in the small
 # > setting): enough to see the direction of change, not to claim an accuracy. Note that `heldout_task`
 # > holds task families that are not in the training data.
 # >
-# > One run at the full setting (2-core CPU, 2026-12-07; the 80 LoRA steps took 587 s, the whole notebook
-# > 11 min 40 s) gave: SmolLM2 zero-shot 0% on both splits, the course model 50% (`heldout_phrasing`) and
+# > One run at the full setting (2-core CPU, 2026-12-07, *before* the compositional task space replaced
+# > the old held-out families — lowercase, second word, smallest number — in `heldout_task`; the 80 LoRA
+# > steps took 587 s, the whole notebook 11 min 40 s) gave: SmolLM2 zero-shot 0% on both splits, the course model 50% (`heldout_phrasing`) and
 # > 0% (`heldout_task`); after LoRA, SmolLM2 0% and 10% (5 of 48). What changed most is the *form* of the
 # > answers: "The capital of France is Paris." became "Paris", and the Vietnamese question (answered with
 # > nonsense before) now gets "2". A short tune teaches the course data's terse answer style before it
-# > teaches the tasks. With one seed and 48 questions, a 10-point difference is not a result.
+# > teaches the tasks. With one seed and 48 questions, a 10-point difference is not a result. A rerun
+# > asks the new compositional families (`minift.course.compose`), so its figures will differ.
 
 # %% [markdown]
 # ## Xuất ra GGUF và nạp lại
