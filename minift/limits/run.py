@@ -75,7 +75,7 @@ def run_one(study: str, folder: Path, base: Path, tuned: Path, tok, seed: int, s
                                          wording_counts=s.wording_counts, budget=s.budget, limit=s.limit)
     if study == "zero_shot":
         return zero_shot.zero_shot_study(folder / study, base, tok, seed=seed, steps=s.zero_shot_steps,
-                                         family_counts=s.family_counts)
+                                         family_counts=s.family_counts, limit=s.limit)
     raise ValueError(f"unknown study {study!r}; the studies are {', '.join(STUDIES)}")
 
 

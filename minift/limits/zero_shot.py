@@ -64,11 +64,11 @@ def baselines() -> dict[str, dict[str, float]]:
 
 
 def zero_shot_study(out: Path, base: Path, tokenizer: Tokenizer, *, seed: int, steps: int,
-                    family_counts: Sequence[int] = FAMILY_COUNTS, examples: int = EXAMPLES) -> dict:
+                    family_counts: Sequence[int] = FAMILY_COUNTS, examples: int = EXAMPLES, limit: int = 0) -> dict:
     """One run per family count (its subset drawn with ``seed``); returns per count the families,
     each held-out split's accuracy table and neighbour rate, the accuracy on the run's own families
-    (fresh inputs), and a few answers."""
-    questions = zero_shot_questions()
+    (fresh inputs), and a few answers. ``limit``: at most that many questions per split (0 = all)."""
+    questions = {split: qs[: limit or None] for split, qs in zero_shot_questions().items()}
     asked = frozenset(q.input for qs in questions.values() for q in qs)
     by_count = {}
     for k in family_counts:
@@ -77,7 +77,8 @@ def zero_shot_study(out: Path, base: Path, tokenizer: Tokenizer, *, seed: int, s
         run = tune(out / f"families_{k}", base, train, tokenizer, steps=steps, seed=seed)
         params, config = load_model(run)
         row: dict = {"families": list(families)}
-        for split, qs in {**questions, "trained_families": trained_family_questions(families, train, seed)}.items():
+        own = trained_family_questions(families, train, seed, n=limit or 192)
+        for split, qs in {**questions, "trained_families": own}.items():
             table, predictions = evaluate(params, config, tokenizer, qs, template=TEMPLATE, max_new_tokens=16)
             row[split] = table
             if split != "trained_families":
