@@ -17,7 +17,7 @@ bundled training split, so the demo's numbers do not move when a study changes.
 from __future__ import annotations
 
 import random
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Sequence
 
 from minift.course import compose

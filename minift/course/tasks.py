@@ -73,10 +73,9 @@ def _lookup(table: dict[str, str], what: str) -> Callable[[str], str]:
     return solve
 
 
-def _word_list(lo: int, hi: int, transform: Callable[[str], str] = str
-               ) -> Callable[[random.Random, str], str]:
+def _word_list(lo: int, hi: int) -> Callable[[random.Random, str], str]:
     def make(rng: random.Random, lang: str) -> str:
-        return " ".join(transform(w) for w in rng.sample(WORDS, rng.randint(lo, hi)))
+        return " ".join(rng.sample(WORDS, rng.randint(lo, hi)))
     return make
 
 
