@@ -6,11 +6,11 @@ and docstring (the equation, the shapes, the hints) and a body that only raises
 ``NotImplementedError`` -- generated each time, so the stubs can never drift from the library.
 The student fills the bodies in; then
 
-* ``minift grade`` (``make grade``) runs the tests that check each equation -- the same tests
-  that check minift -- with the student's function put in place of the library's during its
-  tests only (``patched``), and prints a score per function and the first check that failed, in
-  words (the test's name: "prompt positions get exactly zero gradient"). The library scores 100%,
-  an untouched stub 0%, and a stub that raises or a file that does not import only fails tests.
+* ``minift grade`` (``make grade``, ``minift.grading``) runs the tests that check each equation --
+  the same tests that check minift -- with the student's function put in place of the library's
+  during its tests only (``patched``), and prints a score per function, all or nothing, and the
+  first check that failed, in English and Vietnamese. ``HIDDEN`` and ``FORBIDDEN_MODULES`` here
+  say what a student file may not import; ``grading.refusals`` enforces it.
 * ``install()`` (the first code cell of every notebook) does the same for a whole notebook when
   ``MINIFT_EXERCISES=<folder>`` is set: each function the student has written replaces the
   library's everywhere in minift, so the notebook trains with the student's loss and draws the
@@ -27,11 +27,8 @@ import ast
 import importlib
 import importlib.util
 import inspect
-import json
 import os
-import subprocess
 import sys
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
@@ -60,18 +57,23 @@ class Exercise(NamedTuple):
 
 EXERCISES: tuple[Exercise, ...] = (
     Exercise("minift.loss", "token_log_probs", "§3.1", "01", 15,
-             ("test_loss.py::test_token_log_probs_matches_loop_reference", "test_loss.py::test_stable_at_huge_logits"),
-             "log(softmax(z)) instead of a log-softmax: inf/NaN once logits are large"),
+             ("test_loss.py::test_token_log_probs_matches_loop_reference",
+              "test_loss.py::test_token_log_probs_stable_at_huge_logits",
+              "test_loss.py::test_token_log_probs_promotes_half_precision_to_float32"),
+             "log(softmax(z)) instead of a log-softmax: inf/NaN once logits are large; bf16 arithmetic left in bf16"),
     Exercise("minift.loss", "sequence_log_prob", "§3.1", "01", 10,
              ("test_loss.py::test_sequence_log_prob_is_log_of_product_of_probabilities",),
              "summing the padding positions too (forgetting the mask)"),
     Exercise("minift.loss", "sft_loss", "§3.2", "02", 25,
              ("test_loss.py::test_sft_loss_matches_loop_reference",
               "test_loss.py::test_reductions_differ_for_unequal_lengths_and_agree_for_equal",
+              "test_loss.py::test_sequence_reduction_averages_over_the_rows_that_have_a_response",
+              "test_loss.py::test_stable_at_huge_logits",
               "test_loss.py::test_all_masked_batch_gives_zero_loss_and_zero_finite_grads",
               "test_loss.py::test_gradient_matches_closed_form",
               "test_loss.py::test_prompt_positions_get_exactly_zero_gradient"),
-             "prompt tokens left in the loss; a bare .mean() over padding; 0/0 = NaN on an all-masked batch"),
+             "prompt tokens left in the loss; a bare .mean() over padding; dividing by B when a row has no response; "
+             "0/0 = NaN on an all-masked batch"),
     Exercise("minift.optim", "gradient_descent", "§3.3", "03", 5,
              ("test_optim.py::test_gradient_descent_is_theta_minus_lr_grad",
               "test_optim.py::test_gradient_descent_lowers_a_quadratic"),
@@ -90,31 +92,45 @@ EXERCISES: tuple[Exercise, ...] = (
               "test_rlhf_objectives.py::test_k3_is_never_negative",
               "test_rlhf_objectives.py::test_k1_and_k3_are_exactly_unbiased",
               "test_rlhf_objectives.py::test_kl_of_policy_with_itself_is_exactly_zero",
+              "test_rlhf_objectives.py::test_kl_estimators_are_their_formulas_away_from_the_reference",
               "test_rlhf_objectives.py::test_k3_loss_gradient_is_gradient_of_reverse_kl"),
-             "the log-ratio the wrong way round (log q/p for log p/q); a k3 that can go negative"),
+             "the log-ratio the wrong way round (log q/p for log p/q); k2 without its ½; a k3 that can go negative"),
     Exercise("minift.rlhf.objectives", "per_token_rewards", "§4", "05", 20,
              ("test_rlhf_objectives.py::test_per_token_rewards_on_ragged_masks",
               "test_rlhf_objectives.py::test_per_token_rewards_carry_no_gradient_and_reject_negative_beta"),
-             "the reward R(x, y) put on the last column instead of each answer's last real token"),
+             "the reward R(x, y) put on the last column instead of each answer's last real token; a gradient "
+             "left flowing into the reward model's score"),
     Exercise("minift.rlhf.ppo_objective", "gae", "§4", "05", 25,
              ("test_rlhf_ppo_objective.py::test_gae_matches_loop_on_ragged_masks",
               "test_rlhf_ppo_objective.py::test_gae_lambda_one_is_reward_to_go_minus_value"),
              "bootstrapping from the value of a padding position after the answer has ended"),
     Exercise("minift.rlhf.ppo_objective", "ppo_clip_loss", "§4", "05", 20,
              ("test_rlhf_ppo_objective.py::test_ppo_clip_loss_matches_reference",
+              "test_rlhf_ppo_objective.py::test_ppo_loss_sends_no_gradient_into_the_advantages_or_the_old_policy",
               "test_rlhf_ppo_objective.py::test_ppo_at_ratio_one_loss_is_minus_mean_advantage_but_gradient_is_not_zero",
               "test_rlhf_ppo_objective.py::test_ppo_gradient_is_zero_exactly_in_the_clipped_region",
               "test_rlhf_ppo_objective.py::test_ppo_padding_gets_no_gradient_and_changes_nothing"),
-             "max instead of min (the surrogate must be pessimistic); averaging over padding"),
+             "max instead of min (the surrogate must be pessimistic); averaging over padding; a gradient through the advantages"),
+    Exercise("minift.rlhf.ppo_objective", "ppo_diagnostics", "§4", "05", 10,
+             ("test_rlhf_ppo_objective.py::test_ppo_diagnostics_match_a_standard_definition",
+              "test_rlhf_ppo_objective.py::test_ppo_diagnostics_at_ratio_one_and_in_the_clipped_region"),
+             "the ratio the wrong way round (pi_old / pi_theta); counting padding tokens in the fractions"),
     Exercise("minift.calibration", "expected_calibration_error", "§5", "06", 15,
              ("test_calibration.py::test_ece_by_hand", "test_calibration.py::test_pool_bins_equals_binning_the_pooled_answers"),
              "an unweighted mean over bins (each bin must weigh n_b / n); empty bins counted"),
 )
 
 
-# Names a student file does not import: library helpers that would do an exercise's work for it.
-HIDDEN = {"minift.loss": {"nll_sum_and_count", "lm_loss"}}
-
+# Names a student file does not import: library helpers that would do an exercise's work for it. The
+# stub says so in its header; the answer key (``stub_source(..., solutions=True)``) writes them out.
+HIDDEN = {
+    "minift.loss": ("nll_sum_and_count", "lm_loss"),  # most of sft_loss
+    "minift.optim": ("make_optimizer",),  # optax's AdamW in one call
+    "minift.calibration": ("reliability_bins", "summarise_confidence", "pool_bins"),  # the binning, or the ECE itself
+}
+# Modules a student file may not import: optax has AdamW, cross-entropies and KL divergences ready-made;
+# importlib and a whole minift module would reach the library's own version of an exercise.
+FORBIDDEN_MODULES = ("optax", "importlib")
 
 def student_file(folder: str | os.PathLike, module: str) -> Path:
     """``exercises/loss.py`` for ``minift.loss``, ``exercises/rlhf_objectives.py`` for ``minift.rlhf.objectives``."""
@@ -126,18 +142,43 @@ def _module_source(module: str) -> tuple[str, ast.Module]:
     return source, ast.parse(source)
 
 
+def _forbidden_import(node: ast.stmt) -> bool:
+    """An ``import optax`` (or another of ``FORBIDDEN_MODULES``) line of a library module."""
+    names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+    return any(name.split(".")[0] in FORBIDDEN_MODULES for name in names)
+
+
+def _hidden_helpers_called(tree: ast.Module, names: set[str], hidden: tuple[str, ...]) -> set[str]:
+    """The hidden helpers that the exercises ``names`` call, directly or through one another."""
+    bodies = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+    needed, todo = set(), list(names)
+    while todo:
+        called = {n.id for n in ast.walk(bodies[todo.pop()]) if isinstance(n, ast.Name)}
+        for name in called & set(hidden) - needed:
+            needed.add(name)
+            todo.append(name)
+    return needed
+
+
 def stub_source(module: str, *, solutions: bool = False) -> str:
     """The student file of ``module``: its imports, its other names, and one stub per exercise in it
-    (with ``solutions``, the library's own bodies instead: the teacher's answer key)."""
+    (with ``solutions``, the library's own bodies instead, and the hidden helpers they call written
+    out: the teacher's answer key)."""
     source, tree = _module_source(module)
     mine = [ex for ex in EXERCISES if ex.module == module]
     names = {ex.name for ex in mine}
+    hidden = HIDDEN.get(module, ())
     lines = source.splitlines()
-    imports, others, stubs = [], [], []
+    imports, others, helpers, stubs = [], [], [], []
+    needed = _hidden_helpers_called(tree, names, hidden) if solutions else set()
     for node in tree.body:
         if isinstance(node, (ast.Import, ast.ImportFrom)):
-            imports.append(ast.get_source_segment(source, node))
-        elif isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name not in names | (set() if solutions else HIDDEN.get(module, set())):
+            if not _forbidden_import(node):
+                imports.append(ast.get_source_segment(source, node))
+        elif isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name in hidden:
+            if node.name in needed:
+                helpers.append(ast.get_source_segment(source, node) + "\n")
+        elif isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name not in names:
             others.append(node.name)
         elif isinstance(node, (ast.Assign, ast.AnnAssign)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
@@ -150,13 +191,22 @@ def stub_source(module: str, *, solutions: bool = False) -> str:
             continue
         doc_end = node.body[0].end_lineno  # the docstring: every exercise function has one
         stubs.append("\n".join(lines[first - 1:doc_end]) + f'\n    raise NotImplementedError("{NOT_WRITTEN}")\n')
+    left_out = ""
+    if hidden and not solutions:
+        left_out = (f"Left out on purpose, because they would do an exercise's work: {', '.join(hidden)}.\n"
+                    f"Cố ý không nhập, vì chúng sẽ làm thay bài tập: {', '.join(hidden)}.\n")
     header = (f'"""Your exercises from ``{module}`` ({", ".join(sorted(names))}).\n\n'
               f"Write each function's body; the docstring holds the equation and the shapes. Check with\n"
               f"``minift grade``; run the notebooks with ``MINIFT_EXERCISES=<this folder>`` to use your own.\n"
               f'Generated by ``minift exercises`` from minift\'s source: the other names of the module are\n'
-              f'imported below for you to use; the solutions are not.\n"""\n')
-    helpers = f"from {module} import {', '.join(sorted(others))}  # noqa: F401\n" if others else ""
-    return header + "\n".join(imports) + "\n" + helpers + "\n\n" + "\n\n".join(stubs)
+              f"imported below for you to use; the solutions are not. The grader refuses a file that imports\n"
+              f"{' or '.join(FORBIDDEN_MODULES)}, a whole minift module, or minift's own version of an exercise.\n"
+              f"{left_out}"
+              f'"""\n')
+    if solutions:
+        header = f'"""The answer key of ``{module}``: minift\'s own bodies of {", ".join(sorted(names))}."""\n'
+    imported = f"from {module} import {', '.join(sorted(others))}  # noqa: F401\n" if others else ""
+    return header + "\n".join(imports) + "\n" + imported + "\n\n" + "\n\n".join(helpers + stubs)
 
 
 def write_stubs(folder: str | os.PathLike = DEFAULT_FOLDER, *, force: bool = False) -> list[Path]:
@@ -255,56 +305,3 @@ def exercise_of_test(nodeid: str) -> Exercise | None:
     """The exercise a test (a pytest node id such as ``tests/test_loss.py::test_x[token]``) grades."""
     test = nodeid.split("[")[0].removeprefix("tests/")
     return next((ex for ex in EXERCISES if test in ex.tests), None)
-
-
-class Score(NamedTuple):
-    exercise: Exercise
-    passed: int
-    total: int
-    first_failure: str  # "" when every check passed
-
-    @property
-    def fraction(self) -> float:
-        return self.passed / self.total if self.total else 0.0
-
-
-def in_words(nodeid: str) -> str:
-    """A test's name as the check it makes: ``test_prompt_positions_get_exactly_zero_gradient[token]``
-    -> ``prompt positions get exactly zero gradient (token)``."""
-    name, _, params = nodeid.split("::")[-1].partition("[")
-    words = name.removeprefix("test_").replace("_", " ")
-    return f"{words} ({params.rstrip(']')})" if params else words
-
-
-def grade(folder: str | os.PathLike | None, names: tuple[str, ...] = (), timeout: float = 900) -> list[Score]:
-    """Run each exercise's tests with the student's function from ``folder`` in place of minift's
-    (``folder=None``: minift's own, which must score 100%). One pytest process for all of them; a
-    student function that raises, returns garbage or does not import fails its tests, never the grader."""
-    tests_dir = REPO / "tests"
-    if not tests_dir.is_dir():
-        raise FileNotFoundError(f"{tests_dir}: minift grade runs the repository's tests; use a clone of the repository")
-    chosen = [ex for ex in EXERCISES if not names or ex.name in names]
-    unknown = sorted(set(names) - {ex.name for ex in EXERCISES})
-    if unknown:
-        raise ValueError(f"unknown exercise(s) {unknown}; the exercises are {[ex.name for ex in EXERCISES]}")
-    with tempfile.TemporaryDirectory() as tmp:
-        report = Path(tmp) / "report.json"
-        env = {**os.environ, "MINIFT_GRADE_REPORT": str(report), "MINIFT_GRADE": str(Path(folder).resolve()) if folder else ""}
-        args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--no-header",
-                *(f"tests/{t}" for ex in chosen for t in ex.tests)]
-        subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
-        if not report.is_file():
-            raise RuntimeError("the grader's pytest run wrote no report: run `pytest tests/test_loss.py` to see why")
-        results = json.loads(report.read_text(encoding="utf-8"))
-    scores = []
-    for ex in chosen:
-        mine = [r for r in results if exercise_of_test(r["nodeid"]) == ex]
-        failed = [r for r in mine if r["outcome"] != "passed"]
-        first = ""
-        if failed:
-            message = failed[0]["message"]
-            if message.startswith("NotImplementedError"):
-                message = "not written yet (the body still raises NotImplementedError)"
-            first = f"{in_words(failed[0]['nodeid'])}: {message}"
-        scores.append(Score(ex, len(mine) - len(failed), len(mine), first))
-    return scores

@@ -351,8 +351,9 @@ print("trùng với lợi thế trong rollout (same as the rollout's):", bool(jn
 # > its *slope* is the policy gradient.
 
 # %%
-loss_at_1, stats = rlhf.ppo_clip_loss(roll.logp_old, roll.logp_old, roll.advantages, roll.mask, settings.clip_eps)
-grad = jax.grad(lambda lp: rlhf.ppo_clip_loss(lp, roll.logp_old, roll.advantages, roll.mask)[0])(roll.logp_old)
+loss_at_1 = rlhf.ppo_clip_loss(roll.logp_old, roll.logp_old, roll.advantages, roll.mask, settings.clip_eps)
+stats = rlhf.ppo_diagnostics(roll.logp_old, roll.logp_old, roll.advantages, roll.mask, settings.clip_eps)
+grad = jax.grad(lambda lp: rlhf.ppo_clip_loss(lp, roll.logp_old, roll.advantages, roll.mask))(roll.logp_old)
 expected = -roll.mask * roll.advantages / jnp.sum(roll.mask)
 print(f"loss tại tỉ số 1 (at ratio 1): {float(loss_at_1):+.2e}   tỉ số trung bình (ratio mean) "
       f"{float(stats.ratio_mean)}   tỉ lệ bị cắt (clip fraction) {float(stats.clip_frac)}")

@@ -4,7 +4,7 @@ alone parses arguments and prints, small modules, and the README's module table 
 The layers (each imports only its own and lower ones), from ``../shared/DESIGN.md``:
 
     face     cli, __main__, commands.*, bench
-    studies  evaluate, calibration, seeds, demo, rlhf.sweep, rlhf.study, rlhf.study_figure, exercises, limits.*
+    studies  evaluate, calibration, seeds, demo, rlhf.sweep, rlhf.study, rlhf.study_figure, exercises, grading, limits.*
     loops    train, loop, generate, checkpoint, hf_llama, sharding, runs, rlhf.reward_model, rlhf.ppo,
              rlhf.measure, rlhf.grpo, rlhf.dpo
     math     config, rope, lora, model, loss, optim, rlhf (the package), rlhf.objectives, rlhf.ppo_objective,
@@ -38,7 +38,7 @@ LAYER_OF = {
     "minift.sharding": "loops",
     "minift.runs": "loops", "minift.rlhf.reward_model": "loops", "minift.rlhf.ppo": "loops",
     "minift.rlhf.measure": "loops", "minift.rlhf.grpo": "loops", "minift.rlhf.dpo": "loops",
-    "minift.evaluate": "studies", "minift.calibration": "studies", "minift.demo": "studies", "minift.seeds": "studies", "minift.rlhf.sweep": "studies", "minift.exercises": "studies",
+    "minift.evaluate": "studies", "minift.calibration": "studies", "minift.demo": "studies", "minift.seeds": "studies", "minift.rlhf.sweep": "studies", "minift.exercises": "studies", "minift.grading": "studies",
     "minift.rlhf.study": "studies", "minift.rlhf.study_figure": "studies",
     "minift.cli": "face", "minift.__main__": "face", "minift.bench": "face",
 }

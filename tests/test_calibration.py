@@ -39,6 +39,10 @@ def test_ece_by_hand():
     # two answers 90% sure, one right (acc 0.5); two 10% sure, none right (acc 0):
     # ECE = 2/4 * |0.5 - 0.9| + 2/4 * |0 - 0.1| = 0.2 + 0.05
     assert expected_calibration_error([0.9, 0.9, 0.1, 0.1], [True, False, False, False]) == pytest.approx(0.25)
+    # unequal bins: three answers 90% sure, two right (acc 2/3); one 10% sure, wrong (acc 0):
+    # ECE = 3/4 * |2/3 - 0.9| + 1/4 * |0 - 0.1| = 0.175 + 0.025 (an unweighted mean of the two
+    # gaps would give 1/6, and a mean over all ten bins, the eight empty ones too, 1/30)
+    assert expected_calibration_error([0.9, 0.9, 0.9, 0.1], [True, True, False, False]) == pytest.approx(0.2)
     # always sure and always wrong: the worst case
     assert expected_calibration_error([1.0, 1.0], [False, False]) == pytest.approx(1.0)
     # right exactly as often as sure, in every bin: calibrated

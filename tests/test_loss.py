@@ -58,6 +58,31 @@ def test_token_log_probs_matches_loop_reference():
     np.testing.assert_allclose(got, reference_log_probs(logits, targets), rtol=1e-5, atol=1e-5)
 
 
+def test_token_log_probs_stable_at_huge_logits():
+    logits, targets, _ = make_inputs(scale=3.0)
+    logits = logits * 1e4  # logits ~ ±3e4: exp() overflows float32, log(softmax) gives -inf or NaN
+    got = loss.token_log_probs(jnp.asarray(logits), jnp.asarray(targets))
+    grad = jax.grad(lambda z: jnp.sum(loss.token_log_probs(z, jnp.asarray(targets))))(jnp.asarray(logits))
+    assert np.all(np.isfinite(got)) and np.all(np.isfinite(grad))
+    # values ~ -1e4: float32 keeps ~7 significant digits of the max-subtracted logits.
+    np.testing.assert_allclose(got, reference_log_probs(logits, targets), rtol=1e-5, atol=1e-2)
+
+
+def test_token_log_probs_promotes_half_precision_to_float32(x64):
+    """bf16 logits (a GPU model's output) are scored in float32; float64 stays float64."""
+    rng = np.random.default_rng(5)
+    logits = jnp.asarray(4.0 * rng.standard_normal((2, 5, 512)), jnp.bfloat16)  # (B, T, V) a real-size vocab
+    targets = jnp.asarray(rng.integers(0, 512, size=(2, 5)), jnp.int32)
+    got = loss.token_log_probs(logits, targets)
+    assert got.dtype == jnp.float32
+    # The reference sees the same bf16 values, upcast exactly: only the arithmetic's precision differs.
+    # float32 arithmetic: ~1e-6; bf16 arithmetic (8 bits of mantissa) is off by ~0.01-0.1 nats here.
+    np.testing.assert_allclose(got, reference_log_probs(np.asarray(logits.astype(jnp.float32)), np.asarray(targets)),
+                               atol=1e-4)
+    exact = jnp.asarray(rng.standard_normal((2, 5, 7)), jnp.float64)  # (B, T, V)
+    assert loss.token_log_probs(exact, targets % 7).dtype == jnp.float64
+
+
 def test_sequence_log_prob_is_log_of_product_of_probabilities():
     logits, targets, mask = make_inputs()
     got = loss.sequence_log_prob(jnp.asarray(logits), jnp.asarray(targets), jnp.asarray(mask))
@@ -98,6 +123,17 @@ def test_stable_at_huge_logits(reduction):
     assert np.isfinite(float(got)) and np.all(np.isfinite(grad))
     # The loss is ~1e4 here; float32 keeps ~7 digits of the max-subtracted logits, so 1e-5 relative.
     np.testing.assert_allclose(got, reference_sft_loss(logits, targets, mask, reduction), rtol=1e-5)
+
+
+def test_sequence_reduction_averages_over_the_rows_that_have_a_response():
+    """A row whose response was truncated away (mask all 0) is not an example: it must not count in B."""
+    logits, targets, mask = make_inputs(lengths=(4, 0, 6))
+    args = jnp.asarray(logits), jnp.asarray(targets), jnp.asarray(mask)
+    value, grad = jax.value_and_grad(loss.sft_loss)(*args, "sequence")
+    lp = reference_log_probs(logits, targets)
+    want = np.mean([-lp[0, 1:5].mean(), -lp[2, 1:7].mean()])  # rows 0 and 2: prompt at 0, then 4 and 6 tokens
+    np.testing.assert_allclose(float(value), want, rtol=1e-5)  # dividing by B = 3 would give 2/3 of it
+    assert np.all(np.isfinite(grad)) and np.all(np.asarray(grad)[1] == 0.0)  # the empty row: no NaN, no gradient
 
 
 @pytest.mark.parametrize("reduction", ["token", "sequence"])

@@ -177,6 +177,19 @@ def test_k1_batch_mean_can_be_negative():
 
 
 @pytest.mark.parametrize("kind", ["k1", "k2", "k3"])
+def test_kl_estimators_are_their_formulas_away_from_the_reference(kind, x64):
+    """Each estimator's value where pi_theta != pi_ref, log r = log pi_ref - log pi_theta (Schulman 2020)."""
+    rng = np.random.default_rng(9)
+    logp, logp_ref = -rng.random((3, 5)) * 4, -rng.random((3, 5)) * 4  # (B, T): log r on both sides of 0
+    log_r = logp_ref - logp
+    want = {"k1": -log_r, "k2": 0.5 * log_r**2, "k3": (np.exp(log_r) - 1) - log_r}[kind]
+    got = np.asarray(rlhf.kl_estimate(f64(logp), f64(logp_ref), kind))
+    assert got.shape == (3, 5)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)  # float64, a few operations
+    assert np.any(log_r > 0.5) and np.any(log_r < -0.5)  # the sign of log r matters in this case
+
+
+@pytest.mark.parametrize("kind", ["k1", "k2", "k3"])
 def test_kl_of_policy_with_itself_is_exactly_zero(kind):
     logits = np.random.default_rng(8).normal(size=(3, 5, 7)) * 3  # (B, T, V)
     logp = jnp.asarray(log_softmax_np(logits)[..., 0].astype(np.float32))  # (B, T) one token each
@@ -221,6 +234,8 @@ def test_per_token_rewards_carry_no_gradient_and_reject_negative_beta():
     score, kl, mask = jnp.ones(2), jnp.ones((2, 3)), jnp.ones((2, 3))
     g = jax.grad(lambda k: jnp.sum(rlhf.per_token_rewards(score, k, mask, 0.5)))(kl)
     assert np.all(np.asarray(g) == 0.0)  # rewards are data to the policy gradient
+    g = jax.grad(lambda r: jnp.sum(rlhf.per_token_rewards(r, kl, mask, 0.5)))(score)
+    assert np.all(np.asarray(g) == 0.0)  # the reward model's score too: PPO must not train the reward model
     with pytest.raises(ValueError, match="beta = -0.1 is negative"):
         rlhf.per_token_rewards(score, kl, mask, -0.1)
     # a traced beta (e.g. from the adaptive controller, inside jit) is accepted

@@ -99,25 +99,54 @@ def test_gae_lambda_one_is_reward_to_go_minus_value(x64):
 def ppo_reference(logp_new, logp_old, adv, mask, eps):
     ratio = np.exp(logp_new - logp_old)
     unclipped, clipped = ratio * adv, np.clip(ratio, 1 - eps, 1 + eps) * adv
-    n = mask.sum()
-    loss = -(np.minimum(unclipped, clipped) * mask).sum() / n
-    clip_frac = ((clipped < unclipped) * mask).sum() / n
-    approx_kl = (((ratio - 1) - np.log(ratio)) * mask).sum() / n
-    return loss, clip_frac, approx_kl, (ratio * mask).sum() / n
+    return -(np.minimum(unclipped, clipped) * mask).sum() / mask.sum()
+
+
+def diagnostics_references(logp_new, logp_old, adv, mask, eps):
+    """Each diagnostic under every definition in standard use (float64): {name: {definition: value}}."""
+    ratio, n = np.exp(logp_new - logp_old), mask.sum()
+    unclipped, clipped = ratio * adv, np.clip(ratio, 1 - eps, 1 + eps) * adv
+    log_ratio = logp_new - logp_old
+    mean = lambda x: (x * mask).sum() / n  # noqa: E731
+    return {
+        "clip_frac": {"the clip switched the gradient off (TRL)": mean(clipped < unclipped),
+                      "|ratio - 1| > eps (CleanRL)": mean(np.abs(ratio - 1) > eps)},
+        "approx_kl": {"k3 (CleanRL approx_kl)": mean((ratio - 1) - log_ratio),
+                      "k2 (TRL approxkl)": mean(0.5 * log_ratio**2),
+                      "k1 (CleanRL old_approx_kl)": mean(-log_ratio)},
+        "ratio_mean": {"mean ratio": mean(ratio)},
+    }
+
+
+def assert_a_standard_definition(stats, references, rtol=1e-12):
+    """Each diagnostic equals one of its standard definitions (float64: to ~1e-15, 1e-12 leaves room)."""
+    for name, definitions in references.items():
+        got = float(getattr(stats, name))
+        assert any(abs(got - want) <= rtol * max(1.0, abs(want)) for want in definitions.values()), (
+            f"{name} = {got:.6g}, but the standard definitions give "
+            + ", ".join(f"{want:.6g} ({what})" for what, want in definitions.items()))
+
+
+def ragged_rollout(seed):
+    rng = np.random.default_rng(seed)
+    logp_old = -rng.random((5, 6)) * 3
+    logp_new = logp_old + rng.normal(size=(5, 6)) * 0.3  # ratios on both sides of [0.8, 1.2]
+    return logp_new, logp_old, rng.normal(size=(5, 6))
 
 
 def test_ppo_clip_loss_matches_reference(x64):
-    rng = np.random.default_rng(16)
-    logp_old = -rng.random((5, 6)) * 3
-    logp_new = logp_old + rng.normal(size=(5, 6)) * 0.3  # ratios on both sides of [0.8, 1.2]
-    adv = rng.normal(size=(5, 6))
-    loss, stats = rlhf.ppo_clip_loss(f64(logp_new), f64(logp_old), f64(adv), f64(RAGGED_MASK), 0.2)
-    want = ppo_reference(logp_new, logp_old, adv, RAGGED_MASK, 0.2)
-    np.testing.assert_allclose(float(loss), want[0], rtol=1e-12)
-    np.testing.assert_allclose(float(stats.clip_frac), want[1], rtol=1e-12)
-    np.testing.assert_allclose(float(stats.approx_kl), want[2], rtol=1e-12)
-    np.testing.assert_allclose(float(stats.ratio_mean), want[3], rtol=1e-12)
-    assert 0.0 < float(stats.clip_frac) < 1.0  # the case exercises both branches
+    logp_new, logp_old, adv = ragged_rollout(16)
+    loss = rlhf.ppo_clip_loss(f64(logp_new), f64(logp_old), f64(adv), f64(RAGGED_MASK), 0.2)
+    np.testing.assert_allclose(float(loss), ppo_reference(logp_new, logp_old, adv, RAGGED_MASK, 0.2), rtol=1e-12)
+    ratio = np.exp(logp_new - logp_old)[RAGGED_MASK > 0]
+    assert np.any(ratio > 1.2) and np.any(ratio < 0.8) and np.any(np.abs(ratio - 1) < 0.2)  # every branch
+
+
+def test_ppo_loss_sends_no_gradient_into_the_advantages_or_the_old_policy(x64):
+    """Only log pi_theta is differentiated: the rollout's log pi_old and advantages are data."""
+    logp_new, logp_old, adv = ragged_rollout(16)
+    grads = jax.grad(rlhf.ppo_clip_loss, argnums=(1, 2))(f64(logp_new), f64(logp_old), f64(adv), f64(RAGGED_MASK))
+    assert all(np.all(np.asarray(g) == 0.0) for g in grads)  # exact: stop_gradient, no tolerance
 
 
 def test_ppo_at_ratio_one_loss_is_minus_mean_advantage_but_gradient_is_not_zero(x64):
@@ -125,15 +154,12 @@ def test_ppo_at_ratio_one_loss_is_minus_mean_advantage_but_gradient_is_not_zero(
     logp = f64(-rng.random((5, 6)) * 3)
     mask = f64(RAGGED_MASK)
     adv = rlhf.masked_whiten(f64(rng.normal(size=(5, 6))), mask)
-    loss_fn = lambda lp: rlhf.ppo_clip_loss(lp, logp, adv, mask)[0]  # noqa: E731
+    loss_fn = lambda lp: rlhf.ppo_clip_loss(lp, logp, adv, mask)  # noqa: E731
     loss, grad = jax.value_and_grad(loss_fn)(logp)
     assert abs(float(loss)) < 1e-12  # -mean(A) = 0 after whitening
     n = RAGGED_MASK.sum()
     np.testing.assert_allclose(np.asarray(grad), -np.asarray(adv) * RAGGED_MASK / n, atol=1e-15)
     assert np.abs(np.asarray(grad)).max() > 0.01  # the policy gradient is very much there
-    _, stats = rlhf.ppo_clip_loss(logp, logp, adv, mask)
-    assert float(stats.clip_frac) == 0.0 and float(stats.approx_kl) == 0.0
-    assert float(stats.ratio_mean) == 1.0
 
 
 def test_ppo_gradient_is_zero_exactly_in_the_clipped_region(x64):
@@ -144,14 +170,43 @@ def test_ppo_gradient_is_zero_exactly_in_the_clipped_region(x64):
     logp_old = np.full((1, 5), -1.0)
     logp_new = logp_old + np.log(ratio)
     mask = np.ones((1, 5))
-    loss_fn = lambda lp: rlhf.ppo_clip_loss(lp, f64(logp_old), f64(adv), f64(mask), eps)[0]  # noqa: E731
+    loss_fn = lambda lp: rlhf.ppo_clip_loss(lp, f64(logp_old), f64(adv), f64(mask), eps)  # noqa: E731
     grad = np.asarray(jax.grad(loss_fn)(f64(logp_new)))[0]
     assert grad[0] == 0.0 and grad[1] == 0.0  # exactly: the min picked the constant clipped branch
     # unclipped: d(-rho A / N)/d logp_new = -rho A / N
     np.testing.assert_allclose(grad[2:], -(ratio * adv)[0, 2:] / 5, rtol=1e-12)
     assert np.all(grad[2:] != 0.0)
-    _, stats = rlhf.ppo_clip_loss(f64(logp_new), f64(logp_old), f64(adv), f64(mask), eps)
-    assert float(stats.clip_frac) == pytest.approx(2 / 5)
+
+
+def test_ppo_diagnostics_match_a_standard_definition(x64):
+    """clip_frac, approx_kl and ratio_mean over real tokens, as TRL or CleanRL define them."""
+    logp_new, logp_old, adv = ragged_rollout(16)
+    stats = rlhf.ppo_diagnostics(f64(logp_new), f64(logp_old), f64(adv), f64(RAGGED_MASK), 0.2)
+    references = diagnostics_references(logp_new, logp_old, adv, RAGGED_MASK, 0.2)
+    assert_a_standard_definition(stats, references)
+    assert 0.0 < float(stats.clip_frac) < 1.0  # the case exercises both branches
+    # The definitions really differ here, so "one of them" is not "anything goes".
+    for definitions in references.values():
+        values = sorted(definitions.values())
+        assert all(b - a > 1e-3 for a, b in zip(values, values[1:]))
+    # Garbage beyond the mask changes nothing: padding never enters a diagnostic.
+    garbage = np.where(RAGGED_MASK > 0, logp_new, 50.0)
+    dirty = rlhf.ppo_diagnostics(f64(garbage), f64(logp_old), f64(adv), f64(RAGGED_MASK), 0.2)
+    assert [float(x) for x in dirty] == [float(x) for x in stats]
+
+
+def test_ppo_diagnostics_at_ratio_one_and_in_the_clipped_region(x64):
+    rng = np.random.default_rng(17)
+    logp = f64(-rng.random((5, 6)) * 3)
+    adv = f64(rng.normal(size=(5, 6)))
+    stats = rlhf.ppo_diagnostics(logp, logp, adv, f64(RAGGED_MASK))
+    assert (float(stats.clip_frac), float(stats.approx_kl), float(stats.ratio_mean)) == (0.0, 0.0, 1.0)
+    ratio = np.array([[1.5, 0.5, 0.5, 1.5, 1.1]])  # the clipped-region case above
+    adv = np.array([[1.0, -1.0, 1.0, -1.0, 2.0]])
+    logp_old = np.full((1, 5), -1.0)
+    stats = rlhf.ppo_diagnostics(f64(logp_old + np.log(ratio)), f64(logp_old), f64(adv), f64(np.ones((1, 5))))
+    # 2 of 5 tokens had their gradient switched off (TRL); 4 of 5 lie outside [0.8, 1.2] (CleanRL).
+    assert float(stats.clip_frac) in (pytest.approx(2 / 5), pytest.approx(4 / 5))
 
 
 def test_ppo_padding_gets_no_gradient_and_changes_nothing():
@@ -161,7 +216,7 @@ def test_ppo_padding_gets_no_gradient_and_changes_nothing():
     adv = rng.normal(size=(5, 6)).astype(np.float32)
     mask = jnp.asarray(RAGGED_MASK.astype(np.float32))
     garbage_adv = jnp.asarray(np.where(RAGGED_MASK > 0, adv, 1e30).astype(np.float32))
-    loss_fn = lambda lp, a: rlhf.ppo_clip_loss(lp, jnp.asarray(logp_old), a, mask)[0]  # noqa: E731
+    loss_fn = lambda lp, a: rlhf.ppo_clip_loss(lp, jnp.asarray(logp_old), a, mask)  # noqa: E731
     clean, grad = jax.value_and_grad(loss_fn)(jnp.asarray(logp_new), jnp.asarray(adv))
     dirty = loss_fn(jnp.asarray(logp_new), garbage_adv)
     assert float(clean) == float(dirty)
@@ -173,7 +228,7 @@ def test_ppo_gradient_matches_finite_differences(x64):
     logp_old = f64(-rng.random((2, 4)))
     adv = f64(rng.normal(size=(2, 4)))
     logp_new = logp_old + f64(rng.choice([-0.5, -0.05, 0.05, 0.5], size=(2, 4)))  # away from kinks
-    fn = lambda lp: rlhf.ppo_clip_loss(lp, logp_old, adv, jnp.ones((2, 4)))[0]  # noqa: E731
+    fn = lambda lp: rlhf.ppo_clip_loss(lp, logp_old, adv, jnp.ones((2, 4)))  # noqa: E731
     check_grads(jax.jit(fn), (logp_new,), order=1, modes=["rev"])  # jit: compile once, not per probe
 
 

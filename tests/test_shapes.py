@@ -64,6 +64,7 @@ CASES = [
     (ppo_objective.gae, (f(B, T), f(B, T), ones(B, T)), (f(B, T), f(B, T + 1), ones(B, T))),
     (ppo_objective.masked_whiten, (f(B, T), ones(B, T)), (f(B, T), ones(B, T + 1))),
     (ppo_objective.ppo_clip_loss, (f(B, T), f(B, T), f(B, T), ones(B, T)), (f(B, T), f(B, T), f(B + 1, T), ones(B, T))),
+    (ppo_objective.ppo_diagnostics, (f(B, T), f(B, T), f(B, T), ones(B, T)), (f(B, T), f(B, T), f(B, T), ones(B + 1, T))),
     (ppo_objective.value_loss, (f(B, T), f(B, T), f(B, T), ones(B, T)), (f(B, T), f(B, T), f(B, T), ones(B, T + 1))),
     (ppo_objective.entropy, (f(B, T, V), ones(B, T)), (f(B, T, V), ones(B, T + 1))),
 ]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from minift.exercises import DEFAULT_FOLDER, grade
+from minift.exercises import DEFAULT_FOLDER
+from minift.grading import grade
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -16,13 +17,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if not args.library and not args.dir.is_dir():
-        raise FileNotFoundError(f"{args.dir}: no exercise folder; create it with `minift exercises --out {args.dir}`")
+        raise FileNotFoundError(f"{args.dir}: no exercise folder; create it with `minift exercises --out {args.dir}` "
+                                f"/ chưa có thư mục bài tập; hãy tạo bằng `minift exercises --out {args.dir}`")
     scores = grade(None if args.library else args.dir, tuple(args.only))
-    print(f"{'§':>4}  {'function':<28} {'checks':>7}  score")
+    print(f"{'§':>4}  {'hàm / function':<28} {'kiểm tra / checks':>17}  điểm / score")
     for s in scores:
-        print(f"{s.exercise.section:>4}  {s.exercise.name:<28} {s.passed:>3}/{s.total:<3}  {100 * s.fraction:4.0f}%")
+        print(f"{s.exercise.section:>4}  {s.exercise.name:<28} {s.passed:>13}/{s.total:<3}  {100 * s.fraction:4.0f}%")
+        if s.refused:
+            print(f"      refused / bị từ chối: {s.refused}")
         if s.first_failure:
-            print(f"      first failing check: {s.first_failure}")
-    total = sum(s.fraction for s in scores) / len(scores)
-    print(f"\noverall: {100 * total:.0f}% ({sum(s.passed == s.total for s in scores)} of {len(scores)} functions complete)")
+            print(f"      first failing check / kiểm tra đầu tiên không đạt: {s.first_failure}")
+    done = sum(s.complete for s in scores)
+    print(f"\n{done} of {len(scores)} functions complete ({100 * done / len(scores):.0f}%); a function scores 100% "
+          "only when every one of its checks passes.")
+    print(f"{done} trên {len(scores)} hàm hoàn thành ({100 * done / len(scores):.0f}%); một hàm chỉ được 100% khi "
+          "mọi phép kiểm tra của nó đều đạt.")
     return 0

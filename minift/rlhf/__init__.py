@@ -24,7 +24,15 @@ from minift.rlhf.objectives import (
     rlhf_objective,
     sequence_kl,
 )
-from minift.rlhf.ppo_objective import PPOStats, entropy, gae, masked_whiten, ppo_clip_loss, value_loss
+from minift.rlhf.ppo_objective import (
+    PPOStats,
+    entropy,
+    gae,
+    masked_whiten,
+    ppo_clip_loss,
+    ppo_diagnostics,
+    value_loss,
+)
 
 __all__ = [
     "KL_KINDS",
@@ -40,6 +48,7 @@ __all__ = [
     "masked_whiten",
     "per_token_rewards",
     "ppo_clip_loss",
+    "ppo_diagnostics",
     "preference_accuracy",
     "rlhf_objective",
     "sequence_kl",

@@ -30,7 +30,7 @@ from minift.rlhf import measure
 from minift.rlhf.estimators import group_advantages
 from minift.rlhf.objectives import check_beta, kl_loss_term, sequence_kl
 from minift.rlhf.ppo import PromptSet, response_token_log_probs
-from minift.rlhf.ppo_objective import ppo_clip_loss
+from minift.rlhf.ppo_objective import ppo_clip_loss, ppo_diagnostics
 from minift.rlhf.reward_model import reward_scores
 
 
@@ -72,9 +72,10 @@ def grpo_loss(params, tokens, attention_mask, response, mask, logp_old, logp_ref
     """The clipped surrogate on group advantages plus β·k3 in the loss; (loss, metrics)."""
     logp = response_token_log_probs(params, tokens, attention_mask, response, config)  # (B, N)
     adv = advantages[:, None] * mask  # (B, N) one advantage per answer, on each of its tokens
-    policy_loss, stats = ppo_clip_loss(logp, logp_old, adv, mask, clip_eps)
+    policy_loss = ppo_clip_loss(logp, logp_old, adv, mask, clip_eps)
+    clip_frac = ppo_diagnostics(logp, logp_old, adv, mask, clip_eps).clip_frac
     kl = kl_loss_term(logp, logp_ref, mask, beta, "k3")
-    return policy_loss + kl, {"policy_loss": policy_loss, "kl_loss": kl, "clip_frac": stats.clip_frac}
+    return policy_loss + kl, {"policy_loss": policy_loss, "kl_loss": kl, "clip_frac": clip_frac}
 
 
 def _update(params, opt_state, batch, beta, *, config, epochs, learning_rate, clip_eps):

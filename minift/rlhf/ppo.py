@@ -69,7 +69,7 @@ from minift.rlhf.objectives import (
     rlhf_objective,
     sequence_kl,
 )
-from minift.rlhf.ppo_objective import entropy, gae, masked_whiten, ppo_clip_loss, value_loss
+from minift.rlhf.ppo_objective import entropy, gae, masked_whiten, ppo_clip_loss, ppo_diagnostics, value_loss
 from minift.rlhf.reward_model import check_backbone_matches, reward_scores
 
 KL_PLACEMENTS = ("reward", "loss")
@@ -243,7 +243,8 @@ def ppo_loss(params: dict, mb: Rollout, beta: Array, config: ModelConfig, settin
     r"""The loss of one minibatch: $\mathcal{L}^{CLIP} + c_V\mathcal{L}^V - c_H\mathcal{H}\ [+\ \beta\,\mathrm{KL}]$."""
     logits, values = policy_outputs(params, mb.tokens, mb.attention_mask, mb.response.shape[1], config)
     logp = token_log_probs(logits, mb.response)  # (B, N)
-    policy_loss, stats = ppo_clip_loss(logp, mb.logp_old, mb.advantages, mb.mask, settings.clip_eps)
+    policy_loss = ppo_clip_loss(logp, mb.logp_old, mb.advantages, mb.mask, settings.clip_eps)
+    stats = ppo_diagnostics(logp, mb.logp_old, mb.advantages, mb.mask, settings.clip_eps)
     v_loss = value_loss(values, mb.values, mb.returns, mb.mask, settings.value_clip_eps)
     ent = entropy(logits, mb.mask)
     kl_term = jnp.zeros(())

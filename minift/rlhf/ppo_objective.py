@@ -7,7 +7,8 @@ climbs it, as in InstructGPT (Ouyang et al. 2022) and CleanRL's ``ppo.py``:
 1. ``gae`` — per-token advantages by generalised advantage estimation (Schulman et al. 2016);
 2. ``masked_whiten`` — advantages normalised over the real tokens only;
 3. ``ppo_clip_loss`` — the clipped surrogate; ``value_loss`` — the clipped value regression;
-   ``entropy`` — the policy's entropy, the first sign of mode collapse.
+   ``entropy`` — the policy's entropy, the first sign of mode collapse;
+4. ``ppo_diagnostics`` — what to watch: the clipped fraction, the approximate KL, the mean ratio.
 
 Shapes: B batch (sequences), T time (response tokens), V vocab; every (B, T) input comes with a
 ``mask``, 1 on real response tokens.
@@ -27,7 +28,6 @@ from minift.rlhf.objectives import kl_estimate
 # --------------------------------------------------------------------------------------------
 # Credit assignment
 # --------------------------------------------------------------------------------------------
-
 
 
 def gae(
@@ -99,18 +99,10 @@ def masked_whiten(x: Float[Array, "B T"], mask: Real[Array, "B T"], eps: float =
 # --------------------------------------------------------------------------------------------
 
 
-class PPOStats(NamedTuple):
-    """Diagnostics of one PPO policy loss evaluation (all scalars, no gradient)."""
-
-    clip_frac: Array  # fraction of real tokens whose gradient the clip switched off
-    approx_kl: Array  # k3 estimate of KL(pi_old || pi_new): how far this update has moved
-    ratio_mean: Array  # mean of pi_new / pi_old over real tokens (1 at the first minibatch)
-
-
 def ppo_clip_loss(
     logp_new: Float[Array, "B T"], logp_old: Float[Array, "B T"], advantages: Float[Array, "B T"],
     mask: Real[Array, "B T"], clip_eps: float = 0.2,
-) -> tuple[Float[Array, ""], PPOStats]:
+) -> Float[Array, ""]:
     r"""PPO's clipped surrogate policy loss (Schulman et al. 2017, eq. 7), over real tokens (§4).
 
     $$\rho_t = \frac{\pi_\theta(y_t)}{\pi_{old}(y_t)} = e^{\log\pi_\theta(y_t) - \log\pi_{old}(y_t)},\qquad
@@ -125,31 +117,72 @@ def ppo_clip_loss(
     after whitening, yet its gradient $-m_t\hat A_t / \sum m$ per token (w.r.t. $\log\pi_\theta$) is not
     zero: the value of the surrogate means nothing, its slope is the policy gradient.
 
+    Only $\log\pi_\theta$ is differentiated: $\log\pi_{old}$ and $\hat A_t$ are data from the rollout
+    (a gradient through $\hat A$ would also move the value head that computed it).
+
     Args:
         logp_new: (B, T) sampled tokens' log-probs under the policy being updated (differentiated).
         logp_old: (B, T) the same under the policy that sampled them (fixed).
-        advantages: (B, T) $\hat A_t$ (``gae``, usually ``masked_whiten``-ed).
+        advantages: (B, T) $\hat A_t$ (``gae``, usually ``masked_whiten``-ed; fixed).
         mask: (B, T) 1 on real response tokens.
         clip_eps: $\epsilon$.
 
     Returns:
-        (loss, PPOStats).
+        The scalar loss. What to watch while it is minimised is ``ppo_diagnostics``.
     """
     logp_old = jax.lax.stop_gradient(logp_old)
     advantages = jax.lax.stop_gradient(advantages)
     ratio = jnp.exp(logp_new - logp_old)  # (B, T)
     unclipped = ratio * advantages  # (B, T)
     clipped = jnp.clip(ratio, 1.0 - clip_eps, 1.0 + clip_eps) * advantages  # (B, T)
-    loss = -masked_mean(jnp.minimum(unclipped, clipped), mask)
+    return -masked_mean(jnp.minimum(unclipped, clipped), mask)
 
-    stats = PPOStats(
+
+class PPOStats(NamedTuple):
+    """Diagnostics of one PPO policy update (all scalars, no gradient)."""
+
+    clip_frac: Array  # fraction of real tokens whose gradient the clip switched off
+    approx_kl: Array  # k3 estimate of KL(pi_old || pi_new): how far this update has moved
+    ratio_mean: Array  # mean of pi_new / pi_old over real tokens (1 at the first minibatch)
+
+
+def ppo_diagnostics(
+    logp_new: Float[Array, "B T"], logp_old: Float[Array, "B T"], advantages: Float[Array, "B T"],
+    mask: Real[Array, "B T"], clip_eps: float = 0.2,
+) -> PPOStats:
+    r"""What to watch during a PPO update (§4): how much was clipped, how far the policy moved.
+
+    With $\rho_t = e^{\log\pi_\theta(y_t) - \log\pi_{old}(y_t)}$ and every mean over real tokens:
+
+    $$\text{clip\_frac} = \overline{\big[\mathrm{clip}(\rho_t,1\pm\epsilon)\hat A_t < \rho_t\hat A_t\big]},\qquad
+      \text{approx\_kl} = \overline{(\rho_t - 1) - \log\rho_t},\qquad
+      \text{ratio\_mean} = \overline{\rho_t}$$
+
+    * ``clip_frac``: the tokens whose gradient the clip switched off (the min picked the clipped
+      term), as TRL logs it. CleanRL logs $\overline{[\,|\rho_t - 1| > \epsilon\,]}$, the tokens
+      outside the band whatever their advantage's sign; both are standard, and a steady rise in
+      either says the epochs or the learning rate move the policy too far per rollout.
+    * ``approx_kl``: k3 of ``kl_estimate`` for $D_{KL}(\pi_{old}\Vert\pi_\theta)$, since the tokens were
+      sampled from $\pi_{old}$ (CleanRL's ``approx_kl``; $\tfrac12\overline{(\log\rho_t)^2}$, k2, is TRL's).
+    * ``ratio_mean``: exactly 1 on the first minibatch after a rollout.
+
+    Args:
+        logp_new, logp_old, advantages, mask, clip_eps: as for ``ppo_clip_loss``.
+
+    Returns:
+        ``PPOStats``; nothing in it carries a gradient.
+    """
+    logp_new, logp_old, advantages = (jax.lax.stop_gradient(a) for a in (logp_new, logp_old, advantages))
+    ratio = jnp.exp(logp_new - logp_old)  # (B, T)
+    unclipped = ratio * advantages  # (B, T)
+    clipped = jnp.clip(ratio, 1.0 - clip_eps, 1.0 + clip_eps) * advantages  # (B, T)
+    return PPOStats(
         # clipped < unclipped exactly when the clip is active *and* chosen by the min (zero gradient).
         clip_frac=masked_mean((clipped < unclipped).astype(ratio.dtype), mask),
         # samples came from pi_old, so KL(pi_old || pi_new) via k3 with log r = logp_new - logp_old.
         approx_kl=masked_mean(kl_estimate(logp_old, logp_new, "k3"), mask),
         ratio_mean=masked_mean(ratio, mask),
     )
-    return loss, jax.tree.map(jax.lax.stop_gradient, stats)
 
 
 def value_loss(
