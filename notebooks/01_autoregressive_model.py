@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -230,11 +230,12 @@ print("giải mã (decoded)   :", repr(tok.decode(sampled)))
 # - Xác suất của một chuỗi là tích các xác suất có điều kiện của token kế tiếp,
 #   $P_\theta(X)=\prod_t P_\theta(x_t\mid x_{<t})$, và Transformer nhân quả trả về tất cả chúng
 #   trong một lượt lan truyền xuôi (đã kiểm tra ở trên, khớp tới sai số làm tròn float32).
-# - Huấn luyện (§3.2) cực đại hóa $\sum_t \log P_\theta(x_t \mid x_{<t})$ trên dữ liệu; tinh chỉnh
-#   bằng chỉ thị chỉ giữ lại các token của phần phản hồi trong tổng đó (notebook 02).
+# - Tiền huấn luyện (pretraining) cực đại hóa $\sum_t \log P_\theta(x_t \mid x_{<t})$ — logarit của tích
+#   ở §3.1 — trên văn bản thô; hàm mất mát của tinh chỉnh bằng chỉ thị (§3.2) chỉ giữ lại các token của
+#   phần phản hồi trong tổng đó (notebook 02).
 #
 # > **English.**
 # > - A sequence's probability is the product of next-token conditionals, and the causal
 # >   Transformer returns all of them in one pass (checked above to float32 rounding).
-# > - Training (§3.2) maximises $\sum_t \log P_\theta(x_t \mid x_{<t})$ on data; instruction tuning
-# >   keeps only the response tokens in that sum (notebook 02).
+# > - Pretraining maximises $\sum_t \log P_\theta(x_t \mid x_{<t})$ — the log of §3.1's product — on raw
+# >   text; instruction tuning's loss (§3.2) keeps only the response tokens in that sum (notebook 02).

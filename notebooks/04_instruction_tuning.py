@@ -246,8 +246,9 @@ for name, out in section1.items():
 # * **Có che và không che.** Trên các cách diễn đạt độc lập, mô hình có che thắng ở mọi seed (hơn 12
 #   đến 15 điểm với ngân sách của demo). Mọi gradient của hàm mất mát có che đều dành cho việc sinh ra
 #   đáp án, còn hàm mất mát không che thưởng cả việc đoán câu lệnh và đầu vào — những thứ mô hình không
-#   bao giờ biết trước được. Trên `heldout_phrasing`, nơi nhiều từ của câu lệnh chưa từng xuất hiện
-#   trong dữ liệu huấn luyện, cả hai đều quanh mức 40% và ba seed chưa phân định được chênh lệch: một
+#   bao giờ biết trước được. Trên `heldout_phrasing`, nơi trung bình 41% số từ của một câu lệnh không có
+#   trong câu lệnh huấn luyện nào (130 trên 132 cách diễn đạt có ít nhất một từ như vậy), cả hai đều quanh
+#   mức 40% và ba seed chưa phân định được chênh lệch: một
 #   câu lệnh không được hiểu thì không được làm theo, bất kể hàm mất mát nào đã dạy mô hình.
 # * **Đầu vào đã thấy và chưa thấy.** Một câu hỏi về một từ, một sự kiện hay một lời nhận xét mà dữ liệu
 #   SFT chưa từng dùng (chỉ kho ngữ liệu tiền huấn luyện nhắc đến) ít được trả lời đúng hơn: tinh chỉnh
@@ -270,8 +271,9 @@ for name, out in section1.items():
 # > * **Masked vs unmasked.** On the independent wordings the masked model wins in every seed (by 12
 # >   to 15 points at the demo's budget). Every gradient of the masked loss goes to producing
 # >   answers, while the unmasked loss also rewards predicting instructions and inputs, which the
-# >   model can never know in advance. On `heldout_phrasing`, where many of the instruction's words
-# >   never appear in the training data, both are near 40% and three seeds do not resolve the gap:
+# >   model can never know in advance. On `heldout_phrasing`, where on average 41% of an instruction's
+# >   words appear in no training instruction (130 of 132 wordings have at least one such word), both
+# >   are near 40% and three seeds do not resolve the gap:
 # >   an instruction that is not understood is not followed, whatever the loss learned from.
 # > * **Seen vs unseen inputs.** A question about a word, fact or review the SFT data never used (only
 # >   the pretraining corpus mentions it) is answered correctly less often: instruction tuning

@@ -328,7 +328,9 @@ np.set_printoptions(precision=2, suppress=True, linewidth=120)
 print("mặt nạ (mask)            ", np.asarray(roll.mask[0]))
 print("phần thưởng (reward)     ", np.asarray(rewards[0]))
 print("lợi thế (advantage)      ", np.asarray(adv[0]),
-      "(đầu ra giá trị lúc khởi tạo bằng 0 nên A = tổng phần thưởng / value head is 0 at the start: A = return)")
+      f"(đầu ra giá trị lúc khởi tạo bằng 0 nên A_t = Σ_l (γλ)^l r_(t+l): đúng là tổng phần thưởng chỉ khi γλ = 1, "
+      f"ở đây γλ = {settings.gamma * settings.lam:g} / value head is 0 at the start, so A_t = Σ_l (γλ)^l r_(t+l): "
+      f"the reward sum only if γλ = 1; here γλ = {settings.gamma * settings.lam:g})")
 print("đã chuẩn hóa (whitened)  ", np.asarray(white[0]))
 print("trùng với lợi thế trong rollout (same as the rollout's):", bool(jnp.allclose(white, roll.advantages)))
 

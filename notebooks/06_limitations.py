@@ -180,9 +180,10 @@ for row in hallucination["per_seed"][0]["hallucination"]["after"]["unanswerable_
 # trả lời được, mô hình được hiệu chuẩn tốt (ECE ≈ 0.04); trên các câu còn lại, ECE của nó bằng đúng độ
 # tin cậy, vì câu trả lời nào cũng sai. Một phần ba xác suất dồn vào một đáp án bịa ra là thứ softmax cho
 # ra khi dữ liệu không nói gì: *hình thức* thì đúng, còn nội dung là bịa đặt. Với 336 ví dụ "Tôi không
-# biết" (3% dữ liệu) về những chủ đề *khác*, mô hình từ chối phần lớn các câu hỏi kiểm thử (85% trong lần
-# chạy nói trên) mà hầu như không mất gì trên các câu trả lời được — kể cả những câu có đầu vào chỉ được
-# dạy trong tiền huấn luyện. Hai điều cần lưu ý: giờ đây mô hình lại *tự tin* khi từ chối (trung bình
+# biết" (3% dữ liệu) về những chủ đề *khác*, mô hình từ chối phần lớn các câu hỏi kiểm thử (87.3% [83.0,
+# 91.5], trung bình và khoảng tin cậy 95% qua ba seed trong README). Trên các câu trả lời được, độ chính
+# xác đổi −2.3 điểm [−11.7, +7.2]: ba seed chưa phân biệt được một mất mát nhỏ với không mất gì. Hai điều
+# cần lưu ý: giờ đây mô hình lại *tự tin* khi từ chối (trung bình
 # P ≈ 0.86), và các câu hỏi kiểm thử trông giống các câu huấn luyện (thủ đô, từ trong bộ từ vựng): việc
 # từ chối được học như một khuôn mẫu của đầu vào ("một nước mà tôi chưa từng được nghe nói đến"), chứ
 # không phải như sự hiểu biết về những gì mô hình biết. Ở những chỗ khuôn mẫu khác đi (thủ đô của Mặt
@@ -195,8 +196,9 @@ for row in hallucination["per_seed"][0]["hallucination"]["after"]["unanswerable_
 # > (ECE ≈ 0.04); on the others its ECE equals its confidence, since every answer is wrong. A third of
 # > the probability on a made-up answer is what the softmax gives when the data said nothing: the
 # > *form* is right, the content invented. With 336 "I don't know" examples (3% of the data) about
-# > *other* subjects, the model declines most of the test questions (85% in the run above) at almost
-# > no cost on answerable ones — including those whose input only pretraining taught. Two cautions: it
+# > *other* subjects, the model declines most of the test questions (87.3% [83.0, 91.5], mean and 95%
+# > interval over the README's three seeds). On answerable ones its accuracy moves by −2.3 points
+# > [−11.7, +7.2]: three seeds cannot tell a small loss from none. Two cautions: it
 # > is now *confident* when declining (mean P ≈ 0.86), and the test questions look like the training
 # > ones (capitals, lexicon words): declining is learned as a pattern of the input ("a country I was
 # > never told about"), not as knowledge of what the model knows. Where the pattern differs (the

@@ -256,3 +256,11 @@ def test_readme_links_the_vietnamese_readme():
     text = read(README_VI)
     for target in ("docs/course.vi.md", "docs/glossary.md", "docs/exercises.md"):
         assert f"]({target})" in text, f"README.vi.md links {target}"
+
+
+def test_no_source_file_holds_a_tab():
+    """A ``"\\theta"`` in a docstring that is not raw is a TAB followed by ``heta``: the LaTeX a
+    reader sees breaks silently. No minift source needs a literal TAB, so none may hold one."""
+    found = [f"{p.relative_to(ROOT)}:{n}" for p in sorted((ROOT / "minift").rglob("*.py"))
+             for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1) if "\t" in line]
+    assert not found, f"literal TAB (a non-raw '\\t' in LaTeX?) at {found}"

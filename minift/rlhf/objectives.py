@@ -146,7 +146,7 @@ def sequence_kl(
 ) -> Float[Array, " B"]:
     r"""The KL of each whole response, the sum of its per-token estimates: (B, T) -> (B,).
 
-    $$\widehat{D}_{KL}(\pi_	heta(\cdot\mid x)\Vert\pi_{ref}(\cdot\mid x)) = \sum_t m_t\,\widehat{\mathrm{KL}}_t$$
+    $$\widehat{D}_{KL}(\pi_\theta(\cdot\mid x)\Vert\pi_{ref}(\cdot\mid x)) = \sum_t m_t\,\widehat{\mathrm{KL}}_t$$
 
     The KL between two distributions over *sequences* is the expected sum of the per-token log
     ratios along the sampled path (the chain rule of §3.1 turns the log of a product into a sum),
