@@ -209,16 +209,18 @@ def stub_source(module: str, *, solutions: bool = False) -> str:
     return header + "\n".join(imports) + "\n" + imported + "\n\n" + "\n\n".join(helpers + stubs)
 
 
-def write_stubs(folder: str | os.PathLike = DEFAULT_FOLDER, *, force: bool = False) -> list[Path]:
+def write_stubs(folder: str | os.PathLike = DEFAULT_FOLDER, *, force: bool = False,
+                solutions: bool = False) -> list[Path]:
     """Write one student file per module; an existing file is kept (a student's work is never
-    overwritten) unless ``force``. Returns the files written."""
+    overwritten) unless ``force``. ``solutions``: the answer key instead (minift's own bodies, the
+    hidden helpers they call written out), for the teacher. Returns the files written."""
     written = []
     for module in dict.fromkeys(ex.module for ex in EXERCISES):
         path = student_file(folder, module)
         if path.exists() and not force:
             continue
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(stub_source(module), encoding="utf-8")
+        path.write_text(stub_source(module, solutions=solutions), encoding="utf-8")
         written.append(path)
     return written
 

@@ -33,7 +33,8 @@ GLOSSARY = DOCS / "glossary.md"
 COURSE = {"en": DOCS / "course.md", "vi": DOCS / "course.vi.md"}
 EXERCISES_DOC = DOCS / "exercises.md"
 README_VI = ROOT / "README.vi.md"
-PAGES = [GLOSSARY, *COURSE.values(), EXERCISES_DOC, README_VI]
+SETUP = {"en": DOCS / "setup.md", "vi": DOCS / "setup.vi.md"}
+PAGES = [GLOSSARY, *COURSE.values(), EXERCISES_DOC, README_VI, *SETUP.values()]
 ARTICLE = ROOT.parent / "shared" / "seed" / "instruction-tuning.vi.md"
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.py"))
 MINUTES = {"en": "min", "vi": "phút"}
@@ -210,10 +211,16 @@ def code_lines(text: str) -> list[str]:
 def minift_commands(text: str) -> list[list[str]]:
     commands = []
     for line in code_lines(text):
-        words = shlex.split(line, comments=True)
+        # a Windows venv (PowerShell) and a Colab cell's "!" run the same commands
+        line = line.replace(".venv\\Scripts\\python", ".venv/bin/python").removeprefix("!")
+        try:
+            words = shlex.split(line, comments=True)
+        except ValueError:  # not shell (PowerShell quoting, Python): only a line naming minift must parse
+            assert "minift " not in line, f"cannot read the command line {line!r}"
+            continue
         while words and re.fullmatch(r"[A-Z_]+=\S*", words[0]):  # VAR=value before the command
             words = words[1:]
-        if words[:3] == ["python", "-m", "minift"] or words[:3] == [".venv/bin/python", "-m", "minift"]:
+        if words[1:3] == ["-m", "minift"] and words[0] in ("python", ".venv/bin/python"):
             words = ["minift", *words[3:]]
         if words and words[0] in ("minift", ".venv/bin/minift"):
             commands.append(words[1:])
@@ -264,3 +271,32 @@ def test_no_source_file_holds_a_tab():
     found = [f"{p.relative_to(ROOT)}:{n}" for p in sorted((ROOT / "minift").rglob("*.py"))
              for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1) if "\t" in line]
     assert not found, f"literal TAB (a non-raw '\\t' in LaTeX?) at {found}"
+
+
+def make_recipes() -> dict[str, list[str]]:
+    """Each Makefile target's commands, as a user without make types them."""
+    names = {"$(BIN)": ".venv/bin", "$(VENV)": ".venv", "$(PYTHON)": "python3"}
+    recipes, target = {}, None
+    for line in (ROOT / "Makefile").read_text(encoding="utf-8").splitlines():
+        if line.startswith("\t") and target:
+            command = line.strip().lstrip("-")
+            for name, value in names.items():
+                command = command.replace(name, value)
+            command = re.sub(r"^test -[xfd] \S+ \|\| ", "", command)  # a guard: the table says "when ..."
+            if not command.startswith("touch "):
+                recipes[target].append(command)
+        elif re.match(r"^[\w$().-]+:", line) and not line.startswith("."):
+            target = line.split(":")[0]
+            recipes[target] = []
+    recipes["install"] = recipes.pop("$(STAMP)")
+    return recipes
+
+
+@pytest.mark.parametrize("name", ["setup.md", "setup.vi.md"])
+def test_the_setup_page_gives_every_make_target_as_its_commands(name):
+    page = read(DOCS / name)
+    rows = {m.group(1): re.findall(r"`([^`]+)`", m.group(2))
+            for m in re.finditer(r"^\| `([\w-]+)` \| (.+) \|$", page, re.M)}
+    for target in ("install", "demo", "test", "exercises", "grade", "course-models"):
+        commands = [c for c in rows[target] if c.startswith((".venv", "python3"))]
+        assert commands == make_recipes()[target], f"docs/{name}'s `{target}` row is not the Makefile's recipe"

@@ -436,3 +436,17 @@ def test_every_graded_check_has_its_vietnamese_sentence():
 def test_in_words():
     assert G.in_words("tests/test_loss.py::test_prompt_positions_get_exactly_zero_gradient[token]") == (
         "prompt positions get exactly zero gradient (token)")
+
+
+def test_the_exercises_command_writes_the_answer_key_on_request(tmp_path, capsys):
+    from minift.commands import exercises as command
+
+    parser = __import__("argparse").ArgumentParser()
+    command.add_arguments(parser)
+    assert command.run(parser.parse_args(["--out", str(tmp_path / "key"), "--solutions"])) == 0
+    assert command.run(parser.parse_args(["--out", str(tmp_path / "stubs")])) == 0
+    for module in dict.fromkeys(ex.module for ex in E.EXERCISES):
+        key, stub = E.student_file(tmp_path / "key", module), E.student_file(tmp_path / "stubs", module)
+        assert key.read_text() == E.stub_source(module, solutions=True) and "NotImplementedError" not in key.read_text()
+        assert stub.read_text() == E.stub_source(module)
+    assert "answer key" in capsys.readouterr().out
