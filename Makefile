@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.minift-installed
 
-.PHONY: demo test test-real real-model install clean exercises grade course-models
+.PHONY: demo test test-real real-model install clean exercises grade course-models expected-outputs
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -51,6 +51,11 @@ course-models: $(STAMP)
 	$(BIN)/python -m minift pretrain --out runs/course/base --resume
 	$(BIN)/python -m minift sft --base runs/course/base --out runs/course/sft --resume
 	test -f runs/course/rm/run.json || $(BIN)/python -m minift rm --sft runs/course/sft --out runs/course/rm
+
+# Every notebook executed at the class setting, outputs and figures kept, into docs/expected/ (read without
+# running; tests/test_notebooks.py checks each copy holds its notebook's current code). Measured times: timings.json.
+expected-outputs: course-models
+	$(BIN)/python scripts/expected_outputs.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .hypothesis

@@ -180,7 +180,7 @@ for name, loss in (("sft_masked", "sft"), ("sft_unmasked", "lm")):
                                "warmup_steps": min(30, SFT_STEPS // 5)})
     runs.sft(work / name, BASE, cfg_train, tok, examples=train_ex,
              eval_examples=by_split["heldout_phrasing"], template=TEMPLATE, progress=False)
-folders = {n: work / n for n in ("base", "sft_masked", "sft_unmasked")}
+folders = {"base": BASE, **{n: work / n for n in ("sft_masked", "sft_unmasked")}}  # BASE: runs/course/base or work/base
 plot_curves(folders, work / "curves.png")
 plt.imshow(plt.imread(work / "curves.png")); plt.axis("off"); plt.show()
 

@@ -191,3 +191,28 @@ def test_notebook_uses_the_article_terms(path):
         assert any(re.search(rf"\b{re.escape(term)}\b", vietnamese, re.I) for term in alternatives), (
             f"{path.name}: the Vietnamese text never says {' / '.join(map(repr, alternatives))} (the article's term)"
         )
+
+
+# --- expected outputs: each notebook executed at the class setting, to read without running (issue 24) ---
+EXPECTED = Path(__file__).resolve().parents[1] / "docs" / "expected"
+EXPECTED_NOTEBOOKS = NOTEBOOKS
+
+
+def code_cells(nb):
+    return ["".join(c["source"]) if isinstance(c["source"], list) else c["source"]
+            for c in nb["cells"] if c["cell_type"] == "code"]
+
+
+@pytest.mark.parametrize("path", EXPECTED_NOTEBOOKS, ids=[p.stem for p in EXPECTED_NOTEBOOKS])
+def test_each_notebook_has_an_executed_copy_of_its_current_code(path):
+    copy = EXPECTED / path.name
+    rerun = f"run `python scripts/expected_outputs.py {path.name[:2]}` after `make course-models`"
+    assert copy.is_file(), f"docs/expected/{path.name} is missing: {rerun}"
+    ran, now = json.loads(copy.read_text(encoding="utf-8")), json.loads(path.read_text(encoding="utf-8"))
+    assert code_cells(ran) == code_cells(now), f"{path.name}'s code changed since docs/expected/ was made: {rerun}"
+    assert ran["metadata"]["minift_expected"]["setting"].startswith("class")
+    for i, cell in enumerate(c for c in ran["cells"] if c["cell_type"] == "code"):
+        assert cell["execution_count"] is not None, f"docs/expected/{path.name}: code cell {i} did not run"
+        assert not [o for o in cell["outputs"] if o["output_type"] == "error"], f"docs/expected/{path.name}: cell {i} raised"
+    timings = json.loads((EXPECTED / "timings.json").read_text(encoding="utf-8"))
+    assert timings["notebooks"][path.stem] == ran["metadata"]["minift_expected"]["seconds"]
