@@ -142,7 +142,9 @@ for name in splits:
 # câu trả lời: "The capital of France is Paris." thành "Paris", và câu hỏi tiếng Việt (trước đó mô hình
 # đã trả lời vô nghĩa) giờ nhận câu trả lời "2". Tinh chỉnh ngắn dạy mô hình kiểu trả lời cụt của dữ liệu
 # khóa học trước khi dạy được tác vụ. Với một hạt giống và 48 câu, chênh lệch 10 điểm chưa phải là một
-# kết quả. Một lần chạy lại hỏi các họ tổ hợp mới (`minift.course.compose`), nên các con số sẽ khác.
+# kết quả. Một lần chạy lại hỏi các họ tổ hợp mới (`minift.course.compose`), nên các con số khác: lần chạy
+# ngày 2026-12-08 (`docs/expected/07_real_model.ipynb`, 8 phút 53 giây) cho mô hình của khóa học 48% và 23%,
+# SmolLM2 sau LoRA vẫn 0% và 0%, và vẫn rút câu trả lời về "Paris".
 #
 # > **English.** The figures above are one run, one seed, on 48 questions per split (8 in the small
 # > setting): enough to see the direction of change, not to claim an accuracy. Note that `heldout_task`
@@ -155,7 +157,9 @@ for name in splits:
 # > answers: "The capital of France is Paris." became "Paris", and the Vietnamese question (answered with
 # > nonsense before) now gets "2". A short tune teaches the course data's terse answer style before it
 # > teaches the tasks. With one seed and 48 questions, a 10-point difference is not a result. A rerun
-# > asks the new compositional families (`minift.course.compose`), so its figures will differ.
+# > asks the new compositional families (`minift.course.compose`), so its figures differ: the run of
+# > 2026-12-08 (`docs/expected/07_real_model.ipynb`, 8 min 53 s) gave the course model 48% and 23%,
+# > SmolLM2 after LoRA still 0% and 0%, and the answer still shrinking to "Paris".
 
 # %% [markdown]
 # ## Xuất ra GGUF và nạp lại

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import json
 import re
 import shlex
 import unicodedata
@@ -300,3 +301,27 @@ def test_the_setup_page_gives_every_make_target_as_its_commands(name):
     for target in ("install", "demo", "test", "exercises", "grade", "course-models"):
         commands = [c for c in rows[target] if c.startswith((".venv", "python3"))]
         assert commands == make_recipes()[target], f"docs/{name}'s `{target}` row is not the Makefile's recipe"
+
+
+def meetings(text: str) -> dict[int, str]:
+    parts = re.split(r"^## (?:Meeting|Buổi) (\d)\b.*$", text, flags=re.M)
+    return {int(n): body.split("\n## ")[0] for n, body in zip(parts[1::2], parts[2::2])}
+
+
+@pytest.mark.parametrize("lang", COURSE)
+def test_each_meeting_has_a_timed_agenda_of_at_most_90_minutes_and_homework(lang):
+    timings = json.loads(read(DOCS / "expected" / "timings.json"))["notebooks"]
+    for n, body in meetings(read(COURSE[lang])).items():
+        if n == 7:  # optional, on the real model
+            continue
+        spans = [tuple(map(int, m)) for m in re.findall(r"^  \| (\d+)–(\d+) \|", body, re.M)]
+        assert spans and spans[0][0] == 0, f"meeting {n} ({lang}) has no agenda starting at minute 0"
+        assert all(a[1] == b[0] for a, b in zip(spans, spans[1:])), f"meeting {n} ({lang}): the agenda has a gap"
+        assert spans[-1][1] <= 90, f"meeting {n} ({lang}) lasts {spans[-1][1]} minutes"
+        assert "**Homework**" in body or "**Bài tập về nhà**" in body, f"meeting {n} ({lang}) has no homework"
+        # the notebook's running time is the measured one (docs/expected/timings.json)
+        stem = next(s for s in timings if s.startswith(f"0{n}_"))
+        minutes, seconds = divmod(round(timings[stem]), 60)
+        said = (f"{minutes} min {seconds} s" if minutes else f"{seconds} s") if lang == "en" else \
+            (f"{minutes} phút {seconds} giây" if minutes else f"{seconds} giây")
+        assert said in body, f"meeting {n} ({lang}) does not quote the notebook's measured time, {said}"

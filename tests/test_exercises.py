@@ -450,3 +450,24 @@ def test_the_exercises_command_writes_the_answer_key_on_request(tmp_path, capsys
         assert key.read_text() == E.stub_source(module, solutions=True) and "NotImplementedError" not in key.read_text()
         assert stub.read_text() == E.stub_source(module)
     assert "answer key" in capsys.readouterr().out
+
+
+def test_the_vietnamese_answer_key_scores_100_under_the_students_rules(tmp_path):
+    """docs/answer_key.vi.md's worked bodies, put into the students' files (their imports only: no
+    optax, no hidden helper), are graded like a student's work: every function complete."""
+    import re
+
+    page = (E.REPO / "docs" / "answer_key.vi.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"^```python\n(.*?)^```", page, re.M | re.S)
+    by_name = {re.match(r"def (\w+)\(", b).group(1): b for b in blocks}
+    assert sorted(by_name) == sorted(ex.name for ex in E.EXERCISES) and len(blocks) == len(E.EXERCISES)
+    for module in dict.fromkeys(ex.module for ex in E.EXERCISES):
+        stub = E.stub_source(module)
+        header = stub[: stub.index("\ndef ")]
+        bodies = "\n\n".join(by_name[ex.name] for ex in E.EXERCISES if ex.module == module)
+        path = E.student_file(tmp_path, module)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(header + "\n\n" + bodies, encoding="utf-8")
+    scores = G.grade(tmp_path)
+    assert [s.exercise.name for s in scores if not s.complete] == [], [(s.exercise.name, s.first_failure, s.refused)
+                                                                       for s in scores if not s.complete]
