@@ -557,7 +557,7 @@ print(f"đã chạy {time.perf_counter() - T0:.0f} s (so far)")
 #   mở đầu lịch sự: 3% ở SFT, 45% sau GRPO β = 0, 29% sau DPO β = 0.05, 38% ở best-of-64 — cao hơn SFT
 #   trên mọi seed; sau PPO β = 0 trung bình 32%, nhưng 4% / 76% / 17% theo seed: mỗi seed tìm ra cách
 #   lợi dụng của riêng nó. β càng lớn, câu lịch sự càng ít (PPO β = 0.5: 2%, DPO β = 1: 5%).
-# * **Điều không xảy ra ở quy mô này.** (1) Không có suy sụp hình dáng vốn có (mode collapse) ở các
+# * **Điều không xảy ra ở quy mô này.** (1) Không có sụp đổ chế độ (mode collapse) ở các
 #   chính sách được huấn luyện: số câu trả lời khác nhau vẫn ở 0.59–0.81 (SFT 0.70) và entropy *tăng*
 #   (0.91–1.26, SFT 0.77) — chính sách trôi xa viết ra những chuỗi linh tinh đa dạng. Chỉ best-of-n mới
 #   suy sụp theo nghĩa này (0.12 câu khác nhau ở n = 64: lựa chọn ưa thích của mô hình phần thưởng
@@ -654,7 +654,7 @@ print(f"tổng cộng (total) {time.perf_counter() - T0:.0f} s")
 #   $\pi_{ref}$ — trừ k1 đặt trong hàm mất mát, có gradient kỳ vọng bằng 0.
 # * Tối ưu một phần thưởng học được thì có hại khi đi quá xa: ở cả PPO, GRPO và best-of-n, phần thưởng
 #   chuẩn tăng rồi giảm trong khi phần thưởng đại diện cứ tăng. β không nâng đỉnh lên; nó giữ chính
-#   sách ở KL thấp, nơi phần thưởng chuẩn chưa rơi. Ở quy mô này không có suy sụp hình dáng vốn có ở các
+#   sách ở KL thấp, nơi phần thưởng chuẩn chưa rơi. Ở quy mô này không có sụp đổ chế độ ở các
 #   chính sách được huấn luyện, và DPO không cho thấy một đỉnh rõ ràng.
 #
 # Dòng lệnh: `minift rm --sft RUN --out RUN_RM`, rồi

@@ -95,13 +95,13 @@ def resolve(name: str):
 
 
 GLOSSARY_TABLES = tables(read(GLOSSARY))
-GLOSSARY_ROWS = [row for table in GLOSSARY_TABLES for row in table]
+GLOSSARY_ROWS = [row for table in GLOSSARY_TABLES[:2] for row in table]  # the third: everyday words, no §
 GLOSSARY_FUNCTIONS = {name: row for row in GLOSSARY_ROWS for name in code_names(row["minift"])}
 ARTICLE_TERMS = GLOSSARY_TABLES[0]
 
 
 def test_the_glossary_has_both_tables_and_the_article_terms_are_all_there():
-    assert len(GLOSSARY_TABLES) == 2
+    assert len(GLOSSARY_TABLES) == 3
     assert set(ARTICLE_TERMS[0]) == {"§", "tiếng Việt", "English", "symbol", "minift", "in the article"}
     assert set(GLOSSARY_TABLES[1][0]) == {"§", "tiếng Việt", "English", "symbol", "minift"}
     assert len(ARTICLE_TERMS) >= 15  # the 15 rows of the seed README's table (one split in two)
@@ -325,3 +325,20 @@ def test_each_meeting_has_a_timed_agenda_of_at_most_90_minutes_and_homework(lang
         said = (f"{minutes} min {seconds} s" if minutes else f"{seconds} s") if lang == "en" else \
             (f"{minutes} phút {seconds} giây" if minutes else f"{seconds} giây")
         assert said in body, f"meeting {n} ({lang}) does not quote the notebook's measured time, {said}"
+
+
+def test_the_everyday_words_are_in_the_glossary_and_are_the_notebooks_words():
+    """The third table: the course's everyday words in Vietnamese (prompt, template, policy, ...), each
+    used by the notebooks, each minift name real, and no Vietnamese word given to two English ones."""
+    words = GLOSSARY_TABLES[2]
+    assert set(words[0]) == {"tiếng Việt", "English", "nghĩa là", "minift"}
+    vi = [row["tiếng Việt"] for row in words]
+    assert {"lời nhắc", "mẫu lời nhắc", "chính sách", "lợi thế", "mô hình phần thưởng", "logit", "batch",
+            "ngăn", "nhóm độ dài", "khuôn mẫu", "sụp đổ chế độ"} <= set(vi)
+    assert len(set(vi)) == len(vi) and len({row["English"] for row in words}) == len(words)  # one word per concept
+    notebooks = " ".join(read(p) for p in NOTEBOOKS).lower()
+    for term in vi:
+        assert term.lower() in notebooks, f"docs/glossary.md lists '{term}', which no notebook uses"
+    for row in words:
+        for name in code_names(row["minift"]):
+            resolve(name)
